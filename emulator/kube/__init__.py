@@ -1,0 +1,1 @@
+"""The Kubernetes half of the emulator: what every emulated GKE cluster serves."""

@@ -1,0 +1,67 @@
+"""DeploymentSpec -> the Kubernetes objects of the Saxml deployment, from include/manifests/.
+
+Templates stay readable YAML, but every interpolated value passes through `tojson` and the
+environment is strict, so a parameter can only ever become a string (or number) in the output,
+never YAML structure, and a misspelt field fails loudly instead of rendering empty.
+"""
+
+import json
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from saxml_gke.spec import LABEL_DEPLOYMENT, LABEL_MANAGED_BY, DeploymentSpec
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "include" / "manifests"
+
+
+def render_objects(spec: DeploymentSpec) -> list[dict[str, Any]]:
+    """Every object, in apply order (namespace and service account before the workloads)."""
+    environment = _environment()
+    objects: list[dict[str, Any]] = []
+    for name in sorted(environment.list_templates(extensions=["j2"])):
+        text = environment.get_template(name).render(
+            spec=spec, labels=spec.labels, pod_labels=_pod_labels(spec)
+        )
+        objects.extend(doc for doc in yaml.safe_load_all(text) if doc is not None)
+    return objects
+
+
+def render_yaml(spec: DeploymentSpec) -> str:
+    """The objects as one YAML stream, as `kubectl apply -f -` would take it."""
+    return yaml.safe_dump_all(render_objects(spec), sort_keys=False)
+
+
+def _pod_labels(spec: DeploymentSpec) -> Callable[[str], dict[str, str]]:
+    """Pod template labels: only the stable ones, so re-running a deployment (which moves
+    `expires-at`) never changes a pod template and never restarts a pod."""
+
+    def pod_labels(app: str) -> dict[str, str]:
+        return {
+            "app": app,
+            LABEL_MANAGED_BY: spec.labels[LABEL_MANAGED_BY],
+            LABEL_DEPLOYMENT: spec.labels[LABEL_DEPLOYMENT],
+        }
+
+    return pod_labels
+
+
+def _to_json(value: Any) -> str:
+    """JSON is YAML: a quoted scalar or flow mapping that no value can break out of."""
+    return json.dumps(value, ensure_ascii=True)
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+    )
+    environment.filters["tojson"] = _to_json
+    return environment

@@ -1,0 +1,544 @@
+"""DAG params -> one frozen, validated `DeploymentSpec` from which every later name and value comes.
+
+The spec is computed once, by the first task, and handed to the others as a dict: no task
+re-derives a name or re-parses a param, so a rerun or a teardown days later acts on exactly the
+names the deployment was created with. Validation collects every problem before reporting, so a
+user fixes a bad conf in one round trip instead of one field at a time.
+"""
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+
+from saxml_gke import saxml_models, tpu
+from saxml_gke.parameters import PARAMETERS, conf_schema, defaults
+
+MANAGED_BY = "saxml-gke"
+LABEL_MANAGED_BY = "managed-by"
+LABEL_DEPLOYMENT = "saxml-gke-deployment"
+LABEL_EXPIRES_AT = "expires-at"
+RESERVED_LABELS = (LABEL_MANAGED_BY, LABEL_DEPLOYMENT, LABEL_EXPIRES_AT)
+EXPIRES_AT_FORMAT = "%Y%m%dt%H%M%Sz"  # a GCP label value: lowercase, digits; sorts as time does
+
+# The intersection of GCP's and Kubernetes' label rules, since every label goes on both.
+_LABEL_KEY = re.compile(r"^[a-z]([a-z0-9_-]{0,61}[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?)?$")
+_MAX_LABELS = 64
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+# Docker's reference grammar: [registry[:port]/]path[:tag][@digest].
+_IMAGE = re.compile(
+    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+_IMAGE_PARAMS = ("saxml_admin_image", "saxml_model_image", "saxml_http_image")
+JOBSET_RELEASE_URL = (
+    "https://github.com/kubernetes-sigs/jobset/releases/download/{version}/manifests.yaml"
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad parameter: which, its value, and what would be accepted."""
+
+    param: str
+    value: Any
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.param}={self.value!r}: {self.message}"
+
+
+class InvalidParameters(ValueError):
+    """Every problem of a conf at once, each naming its parameter."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{len(problems)} invalid parameter(s):\n{lines}")
+
+
+@dataclass(frozen=True)
+class NodePoolSpec:
+    """One TPU slice: a multi-host node pool whose nodes GKE creates all at once."""
+
+    name: str
+    machine_type: str
+    node_count: int
+    topology: str
+    multi_host: bool
+    spot: bool
+    reservation: str
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    name: str
+    zone: str
+    region: str
+    release_channel: str
+    version: str
+    cpu_nodes: int
+    cpu_machine_type: str
+    workload_pool: str
+
+
+@dataclass(frozen=True)
+class TpuSpec:
+    generation: str
+    topology: str
+    slices: int
+    chips_per_slice: int
+    nodes_per_slice: int
+    chips_per_node: int
+    machine_type: str
+    accelerator: str
+    platform_chip: str
+    hbm_gb_per_slice: float
+    capacity: str
+    node_pools: tuple[NodePoolSpec, ...]
+    cost_per_hour: float
+    prices_as_of: str
+
+
+@dataclass(frozen=True)
+class IdentitySpec:
+    namespace: str
+    ksa_name: str
+    gsa_name: str
+    gsa_email: str
+    workload_identity_member: str
+    bucket_role: str
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    bucket: str
+    location: str
+    sax_root: str
+    sax_fs_root: str
+
+
+@dataclass(frozen=True)
+class SaxmlSpec:
+    admin_image: str
+    model_image: str
+    http_image: str
+    cell: str
+    model_key: str
+    model_path: str
+    checkpoint: str
+    model_replicas: int
+    model_in_catalog: bool
+    prompt: str
+    admin_deployment: str
+    model_jobset: str
+    model_replicated_job: str
+    http_deployment: str
+    http_service: str
+    http_exposure: str
+    leader_hostnames: tuple[str, ...]
+    jobset_version: str
+    jobset_manifest_url: str
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """Everything a run creates, named once. `to_dict`/`from_dict` carry it through XCom."""
+
+    project_id: str
+    deployment: str
+    cluster: ClusterSpec
+    tpu: TpuSpec
+    identity: IdentitySpec
+    storage: StorageSpec
+    saxml: SaxmlSpec
+    teardown: str
+    ttl_hours: int
+    expires_at: str | None
+    labels: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "DeploymentSpec":
+        tpu_data = dict(data["tpu"])
+        tpu_data["node_pools"] = tuple(NodePoolSpec(**pool) for pool in tpu_data["node_pools"])
+        saxml_data = dict(data["saxml"])
+        saxml_data["leader_hostnames"] = tuple(saxml_data["leader_hostnames"])
+        return cls(
+            project_id=data["project_id"],
+            deployment=data["deployment"],
+            cluster=ClusterSpec(**data["cluster"]),
+            tpu=TpuSpec(**tpu_data),
+            identity=IdentitySpec(**data["identity"]),
+            storage=StorageSpec(**data["storage"]),
+            saxml=SaxmlSpec(**saxml_data),
+            teardown=data["teardown"],
+            ttl_hours=data["ttl_hours"],
+            expires_at=data["expires_at"],
+            labels=dict(data["labels"]),
+        )
+
+
+def build_spec(conf: Mapping[str, Any], now: datetime) -> DeploymentSpec:
+    """Validate a conf (defaults filled in) and derive the spec; `now` dates `expires-at`.
+
+    Raises InvalidParameters listing every problem.
+    """
+    params = {**defaults(), **conf}
+    problems = _schema_problems(params)
+    bad = {problem.param for problem in problems} | (set(params) - set(PARAMETERS))
+
+    def usable(*names: str) -> bool:
+        """Cross-field rules run only on values that passed their own schema."""
+        return not bad.intersection(names)
+
+    shape = None
+    if usable("tpu_generation", "tpu_topology", "model_size_b"):
+        shape = _slice_shape(params, problems)
+    bucket = ""
+    if usable("bucket", "project_id"):
+        bucket = params["bucket"] or f"{params['project_id']}-gke-bucket"
+        problems += _bucket_problems(bucket, explicit=bool(params["bucket"]))
+    if usable("labels"):
+        problems += _label_problems(params["labels"])
+    problems += _image_problems({name: params[name] for name in _IMAGE_PARAMS if usable(name)})
+    if usable("capacity", "reservation"):
+        problems += _capacity_problems(params)
+    if usable("jobset_manifest_url"):
+        problems += _manifest_url_problems(params["jobset_manifest_url"])
+    replicas = 0
+    if usable("model_replicas", "tpu_slices", "sax_cell", "model_key", "model_path", "checkpoint"):
+        replicas = params["model_replicas"] or params["tpu_slices"]
+        problems += _model_problems(params, shape, replicas)
+    if problems:
+        raise InvalidParameters(problems)
+    assert shape is not None  # a None shape always comes with a problem
+    manifest_url = params["jobset_manifest_url"] or JOBSET_RELEASE_URL.format(
+        version=params["jobset_version"]
+    )
+    return _derive(params, shape, bucket, manifest_url, replicas, now)
+
+
+def _schema_problems(params: Mapping[str, Any]) -> list[Problem]:
+    validator = jsonschema.Draft202012Validator(conf_schema())
+    problems = []
+    for error in sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path)):
+        if error.validator == "required":
+            name = error.message.split("'")[1]
+            problems.append(Problem(name, None, f"is required: {_describe(name)}"))
+        elif error.validator == "additionalProperties":
+            for name in sorted(set(params) - set(PARAMETERS)):
+                problems.append(
+                    Problem(
+                        name, params[name], f"unknown parameter; known: {', '.join(PARAMETERS)}"
+                    )
+                )
+        else:
+            name = str(error.absolute_path[0])
+            problems.append(Problem(name, params[name], _allowed(name, error)))
+    return problems
+
+
+def _allowed(name: str, error: jsonschema.ValidationError) -> str:
+    """What the parameter accepts, in words; jsonschema's regexes help nobody."""
+    schema = PARAMETERS[name]
+    if error.validator == "enum":
+        return f"must be one of {', '.join(schema['enum'])}"
+    if error.validator == "pattern":
+        return f"invalid; expected: {_describe(name)}"
+    if error.validator == "maxLength":
+        return f"longer than {error.validator_value} characters; expected: {_describe(name)}"
+    if error.validator == "minLength":
+        return f"shorter than {error.validator_value} characters; expected: {_describe(name)}"
+    return error.message
+
+
+def _describe(name: str) -> str:
+    return str(PARAMETERS[name]["description"])
+
+
+def _slice_shape(params: Mapping[str, Any], problems: list[Problem]) -> tpu.SliceShape | None:
+    generation, topology = params["tpu_generation"], params["tpu_topology"]
+    size = params["model_size_b"]
+    if topology == "auto":
+        if size is None:
+            problems.append(Problem("tpu_topology", topology, "auto needs model_size_b"))
+            return None
+        try:
+            topology = tpu.smallest_topology_for(generation, size)
+        except ValueError as error:
+            problems.append(Problem("model_size_b", size, str(error)))
+            return None
+    try:
+        shape = tpu.slice_shape(generation, topology)
+    except ValueError as error:
+        problems.append(Problem("tpu_topology", topology, str(error)))
+        return None
+    if size is not None and tpu.required_hbm_gb(size) > shape.hbm_gb:
+        problems.append(
+            Problem(
+                "model_size_b",
+                size,
+                f"needs about {tpu.required_hbm_gb(size):.0f} GB of HBM, but one {generation} "
+                f"{topology} slice has {shape.hbm_gb:.0f} GB; use a larger tpu_topology "
+                f"(or auto)",
+            )
+        )
+    return shape
+
+
+def _bucket_problems(bucket: str, explicit: bool) -> list[Problem]:
+    param = "bucket" if explicit else "project_id"
+    rules = (
+        "bucket names are 3-63 lowercase letters, digits, dots, hyphens and underscores, "
+        "start and end with a letter or digit, do not start with goog or contain google, "
+        "and are not IP addresses"
+    )
+    bad = (
+        not _BUCKET.match(bucket)
+        or bucket.startswith("goog")
+        or "google" in bucket
+        or ".." in bucket
+        or _is_ip_address(bucket)
+    )
+    return [Problem(param, bucket, rules)] if bad else []
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _label_problems(labels: Mapping[str, str]) -> list[Problem]:
+    problems = []
+    for key, value in labels.items():
+        if key in RESERVED_LABELS:
+            problems.append(Problem("labels", {key: value}, f"{key} is set by saxml-gke"))
+        elif not _LABEL_KEY.match(key):
+            problems.append(
+                Problem(
+                    "labels",
+                    {key: value},
+                    "keys are 1-63 lowercase letters, digits, _ and -, starting with a letter "
+                    "and ending with a letter or digit",
+                )
+            )
+        elif not _LABEL_VALUE.match(value):
+            problems.append(
+                Problem(
+                    "labels",
+                    {key: value},
+                    "values are empty or 1-63 lowercase letters, digits, _ and -, starting and "
+                    "ending with a letter or digit",
+                )
+            )
+    if len(labels) + len(RESERVED_LABELS) > _MAX_LABELS:
+        problems.append(
+            Problem("labels", len(labels), f"at most {_MAX_LABELS - len(RESERVED_LABELS)} labels")
+        )
+    return problems
+
+
+def _image_problems(images: Mapping[str, str]) -> list[Problem]:
+    return [
+        Problem(name, image, "not an image reference: [registry/]path[:tag][@sha256:digest]")
+        for name, image in images.items()
+        if not _IMAGE.match(image)
+    ]
+
+
+def _capacity_problems(params: Mapping[str, Any]) -> list[Problem]:
+    capacity, reservation = params["capacity"], params["reservation"]
+    if capacity == "reservation" and not re.match(r"^[a-z]([-a-z0-9]*[a-z0-9])?$", reservation):
+        return [
+            Problem(
+                "reservation",
+                reservation,
+                "capacity=reservation needs the reservation's name (lowercase letters, digits, "
+                "hyphens)",
+            )
+        ]
+    if capacity != "reservation" and reservation:
+        return [Problem("reservation", reservation, "only allowed with capacity=reservation")]
+    return []
+
+
+def _manifest_url_problems(url: str) -> list[Problem]:
+    if not url:
+        return []
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return []
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return []
+    return [Problem("jobset_manifest_url", url, "must be https, or http to a loopback address")]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _model_problems(
+    params: Mapping[str, Any], shape: tpu.SliceShape | None, replicas: int
+) -> list[Problem]:
+    problems = []
+    cell, key = params["sax_cell"], params["model_key"]
+    if key.rsplit("/", 1)[0] != cell:
+        problems.append(Problem("model_key", key, f"must be inside sax_cell: {cell}/<name>"))
+    if replicas > params["tpu_slices"]:
+        problems.append(
+            Problem(
+                "model_replicas",
+                replicas,
+                f"at most tpu_slices ({params['tpu_slices']}): each replica is one whole slice",
+            )
+        )
+    model = saxml_models.lookup(params["model_path"])
+    if model is not None and shape is not None and shape.chips not in model.device_counts:
+        counts = " or ".join(str(count) for count in model.device_counts)
+        problems.append(
+            Problem(
+                "model_path",
+                params["model_path"],
+                f"this model's mesh needs {counts} devices, but one {shape.generation} "
+                f"{shape.topology} slice has {shape.chips} chips; Saxml would never load it",
+            )
+        )
+    if model is not None and not model.test_mode and params["checkpoint"] == "None":
+        problems.append(
+            Problem(
+                "checkpoint",
+                "None",
+                f"{params['model_path']} is not a test model and needs a checkpoint directory",
+            )
+        )
+    return problems
+
+
+def _derive(
+    params: Mapping[str, Any],
+    shape: tpu.SliceShape,
+    bucket: str,
+    manifest_url: str,
+    replicas: int,
+    now: datetime,
+) -> DeploymentSpec:
+    project, zone = params["project_id"], params["zone"]
+    region = zone.rsplit("-", 1)[0]
+    workload_pool = f"{project}.svc.id.goog"
+    gsa_email = f"{params['gsa_name']}@{project}.iam.gserviceaccount.com"
+    expires_at = (
+        (now.astimezone(UTC) + timedelta(hours=params["ttl_hours"])).strftime(EXPIRES_AT_FORMAT)
+        if params["ttl_hours"]
+        else None
+    )
+    labels = {
+        **params["labels"],
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_DEPLOYMENT: params["cluster_name"],
+        **({LABEL_EXPIRES_AT: expires_at} if expires_at else {}),
+    }
+    node_pools = tuple(
+        NodePoolSpec(
+            name=f"tpu{index}",
+            machine_type=shape.machine_type,
+            node_count=shape.nodes,
+            topology=shape.topology,
+            multi_host=shape.multi_host,
+            spot=params["capacity"] == "spot",
+            reservation=params["reservation"],
+        )
+        for index in range(1, params["tpu_slices"] + 1)
+    )
+    jobset, replicated_job = "sax-model-server-set", "sax-model-server"
+    return DeploymentSpec(
+        project_id=project,
+        deployment=params["cluster_name"],
+        cluster=ClusterSpec(
+            name=params["cluster_name"],
+            zone=zone,
+            region=region,
+            release_channel=params["release_channel"],
+            version=params["cluster_version"],
+            cpu_nodes=params["cpu_nodes"],
+            cpu_machine_type=params["cpu_machine_type"],
+            workload_pool=workload_pool,
+        ),
+        tpu=TpuSpec(
+            generation=shape.generation,
+            topology=shape.topology,
+            slices=params["tpu_slices"],
+            chips_per_slice=shape.chips,
+            nodes_per_slice=shape.nodes,
+            chips_per_node=shape.chips_per_node,
+            machine_type=shape.machine_type,
+            accelerator=shape.accelerator,
+            platform_chip=shape.platform_chip,
+            hbm_gb_per_slice=shape.hbm_gb,
+            capacity=params["capacity"],
+            node_pools=node_pools,
+            cost_per_hour=round(tpu.hourly_cost(shape, params["tpu_slices"]), 2),
+            prices_as_of=tpu.PRICES_AS_OF,
+        ),
+        identity=IdentitySpec(
+            namespace=params["namespace"],
+            ksa_name=params["ksa_name"],
+            gsa_name=params["gsa_name"],
+            gsa_email=gsa_email,
+            workload_identity_member=(
+                f"serviceAccount:{workload_pool}[{params['namespace']}/{params['ksa_name']}]"
+            ),
+            bucket_role="roles/storage.objectAdmin",
+        ),
+        storage=StorageSpec(
+            bucket=bucket,
+            location=region.upper(),
+            sax_root=f"gs://{bucket}/sax-root",
+            sax_fs_root=f"gs://{bucket}/sax-fs-root",
+        ),
+        saxml=SaxmlSpec(
+            admin_image=params["saxml_admin_image"],
+            model_image=params["saxml_model_image"],
+            http_image=params["saxml_http_image"],
+            cell=params["sax_cell"],
+            model_key=params["model_key"],
+            model_path=params["model_path"],
+            checkpoint=params["checkpoint"],
+            model_replicas=replicas,
+            model_in_catalog=saxml_models.lookup(params["model_path"]) is not None,
+            prompt=params["prompt"],
+            admin_deployment="sax-admin-server",
+            model_jobset=jobset,
+            model_replicated_job=replicated_job,
+            http_deployment="sax-http",
+            http_service="sax-http-lb",
+            http_exposure=params["http_exposure"],
+            leader_hostnames=tuple(
+                f"{jobset}-{replicated_job}-{index}-0" for index in range(params["tpu_slices"])
+            ),
+            jobset_version=params["jobset_version"],
+            jobset_manifest_url=manifest_url,
+        ),
+        teardown=params["teardown"],
+        ttl_hours=params["ttl_hours"],
+        expires_at=expires_at,
+        labels=labels,
+    )

@@ -1,0 +1,15 @@
+"""Test-wide set-up: Airflow gets a throwaway home before anything imports it."""
+
+import os
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+_airflow_home = tempfile.mkdtemp(prefix="saxml-gke-airflow-")
+os.environ.setdefault("AIRFLOW_HOME", _airflow_home)
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")

@@ -1,0 +1,224 @@
+"""Rendered manifests: the tutorial's objects field for field, valid, and injection-proof."""
+
+import copy
+import dataclasses
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from emulator.kube.crd_schema import crd_version_schema, validation_errors
+from saxml_gke.manifests import render_objects, render_yaml
+from saxml_gke.spec import build_spec
+from tests.conftest import SHARED
+
+NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
+TUTORIAL_CONF = {"project_id": "my-project", "zone": "us-west4-a", "http_exposure": "external"}
+GOLDEN = Path(__file__).parent / "golden" / "tutorial.yaml"
+JOBSET_MANIFEST = SHARED / "reference" / "jobset" / "v0.12.0-manifests.yaml"
+LABELS = {
+    "managed-by": "saxml-gke",
+    "saxml-gke-deployment": "saxml",
+    "expires-at": "20261125t200000z",
+}
+POD_LABELS = {"managed-by": "saxml-gke", "saxml-gke-deployment": "saxml"}
+
+
+def render(**overrides: Any) -> list[dict[str, Any]]:
+    return render_objects(build_spec({**TUTORIAL_CONF, **overrides}, now=NOW))
+
+
+def by_kind(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {f"{obj['kind']}/{obj['metadata']['name']}": obj for obj in objects}
+
+
+def with_deliberate_improvements(tutorial: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The tutorial's objects plus each improvement the README lists, one line each."""
+    expected = copy.deepcopy(tutorial)
+    for obj in expected.values():
+        obj["metadata"]["namespace"] = "default"
+        obj["metadata"]["labels"] = dict(LABELS)
+    admin = expected["Deployment/sax-admin-server"]["spec"]["template"]
+    http = expected["Deployment/sax-http"]["spec"]["template"]
+    pod = expected["JobSet/sax-model-server-set"]["spec"]["replicatedJobs"][0]["template"]["spec"][
+        "template"
+    ]
+    for template, app in ((admin, "sax-admin-server"), (http, "sax-http")):
+        template["metadata"]["labels"] = {"app": app, **POD_LABELS}
+    pod["metadata"] = {"labels": {"app": "sax-model-server", **POD_LABELS}}
+    admin_container = admin["spec"]["containers"][0]
+    admin_container["env"].append({"name": "SAX_CELL", "value": "/sax/test"})
+    admin_container["resources"] = {"requests": {"cpu": "500m", "memory": "1Gi"}}
+    admin_container["readinessProbe"] = {"tcpSocket": {"port": 10000}, "periodSeconds": 5}
+    http_container = http["spec"]["containers"][0]
+    http_container["resources"] = {"requests": {"cpu": "500m", "memory": "512Mi"}}
+    http_container["readinessProbe"] = {"tcpSocket": {"port": 8888}, "periodSeconds": 5}
+    pod["spec"]["tolerations"] = [
+        {"key": "google.com/tpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    return expected
+
+
+def test_tutorial_parameters_render_the_tutorial_manifests() -> None:
+    tutorial = by_kind(list(yaml.safe_load_all(GOLDEN.read_text())))
+    assert by_kind(render()) == with_deliberate_improvements(tutorial)
+
+
+def test_objects_come_in_apply_order() -> None:
+    kinds = [obj["kind"] for obj in render(namespace="serving")]
+    assert kinds == ["Namespace", "ServiceAccount", "Deployment", "JobSet", "Deployment", "Service"]
+
+
+@pytest.mark.parametrize(
+    ("exposure", "service_type", "annotations"),
+    [
+        ("external", "LoadBalancer", None),
+        ("internal", "LoadBalancer", {"networking.gke.io/load-balancer-type": "Internal"}),
+        ("none", "ClusterIP", None),
+    ],
+)
+def test_http_exposure_shapes_the_service(
+    exposure: str, service_type: str, annotations: dict[str, str] | None
+) -> None:
+    service = by_kind(render(http_exposure=exposure))["Service/sax-http-lb"]
+    assert service["spec"]["type"] == service_type
+    assert service["metadata"].get("annotations") == annotations
+
+
+def test_slice_shape_reaches_the_jobset() -> None:
+    jobset = by_kind(
+        render(tpu_generation="v6e", tpu_topology="2x4", tpu_slices=3, model_path="my.custom.Model")
+    )["JobSet/sax-model-server-set"]
+    job = jobset["spec"]["replicatedJobs"][0]
+    pod = job["template"]["spec"]["template"]["spec"]
+    assert job["replicas"] == 3
+    assert job["template"]["spec"]["parallelism"] == 1
+    assert pod["nodeSelector"] == {
+        "cloud.google.com/gke-tpu-accelerator": "tpu-v6e-slice",
+        "cloud.google.com/gke-tpu-topology": "2x4",
+    }
+    assert pod["containers"][0]["resources"]["limits"] == {"google.com/tpu": 8}
+
+
+@pytest.mark.parametrize("conf", [{}, {"namespace": "serving", "http_exposure": "none"}])
+def test_core_objects_validate_strictly_against_kubernetes_1_31(conf: dict[str, Any]) -> None:
+    for obj in render(**conf):
+        if obj["kind"] != "JobSet":
+            kubernetes_validate.validate(obj, "1.31.0", strict=True)
+
+
+@cache
+def jobset_schema() -> dict[str, Any]:
+    crd = next(
+        doc
+        for doc in yaml.safe_load_all(JOBSET_MANIFEST.read_text())
+        if doc and doc["kind"] == "CustomResourceDefinition"
+    )
+    return crd_version_schema(crd, "v1alpha2")
+
+
+def test_jobset_validates_against_the_v0_12_0_crd_schema() -> None:
+    jobset = by_kind(render())["JobSet/sax-model-server-set"]
+    assert validation_errors(jobset_schema(), jobset) == []
+
+
+def test_crd_schema_check_rejects_unknown_fields() -> None:
+    jobset = by_kind(render())["JobSet/sax-model-server-set"]
+    jobset["spec"]["replicatedJobs"][0]["replicaz"] = 2
+    assert validation_errors(jobset_schema(), jobset) == [
+        "spec.replicatedJobs.0: Additional properties are not allowed ('replicaz' was unexpected)"
+    ]
+
+
+HOSTILE = [
+    'quote" injected: true',
+    "new\nline: injected",
+    "colon: value",
+    "{{ 7 * 7 }}",
+    "{% raw %}",
+    "- list",
+    "&anchor *alias",
+    "'single'",
+    "#comment",
+    "x" * 5000,
+    "\u2028unicode\u00e9",
+]
+STRING_PARAMS = [
+    "project_id", "zone", "cluster_name", "release_channel", "cluster_version",
+    "cpu_machine_type", "tpu_generation", "tpu_topology", "capacity", "reservation", "bucket",
+    "namespace", "ksa_name", "gsa_name", "jobset_version", "jobset_manifest_url",
+    "saxml_admin_image", "saxml_model_image", "saxml_http_image", "sax_cell", "model_key",
+    "model_path", "checkpoint", "prompt", "http_exposure", "teardown",
+]  # fmt: skip
+
+
+def test_every_string_parameter_is_covered() -> None:
+    from saxml_gke.parameters import PARAMETERS
+
+    strings = {name for name, schema in PARAMETERS.items() if schema["type"] == "string"}
+    assert strings == set(STRING_PARAMS)
+
+
+@pytest.mark.parametrize("param", STRING_PARAMS)
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_strings_are_rejected_or_change_no_structure(param: str, value: str) -> None:
+    from saxml_gke.spec import InvalidParameters
+
+    try:
+        spec = build_spec({**TUTORIAL_CONF, param: value}, now=NOW)
+    except InvalidParameters as error:
+        assert param in {problem.param for problem in error.problems}
+        return
+    assert _shape(render_objects(spec)) == _shape(render())
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_templates_quote_values_even_when_validation_is_bypassed(value: str) -> None:
+    """Defence in depth: every spec string field, set to a hostile value, stays one string."""
+    spec = build_spec(TUTORIAL_CONF, now=NOW)
+    hostile = dataclasses.replace(
+        spec,
+        identity=dataclasses.replace(spec.identity, ksa_name=value, gsa_email=value),
+        storage=dataclasses.replace(spec.storage, bucket=value, sax_root=value),
+        saxml=dataclasses.replace(
+            spec.saxml, admin_image=value, model_image=value, http_image=value, cell=value
+        ),
+        tpu=dataclasses.replace(spec.tpu, accelerator=value, topology=value, platform_chip=value),
+    )
+    objects = render_objects(hostile)
+    assert _shape(objects) == _shape(render_objects(spec))
+    assert value in _strings(objects)
+    assert f"--sax_cell={value}" in _strings(objects)
+
+
+def test_hostile_label_values_cannot_add_labels() -> None:
+    from saxml_gke.spec import InvalidParameters
+
+    with pytest.raises(InvalidParameters):
+        build_spec({**TUTORIAL_CONF, "labels": {"team": 'x", "evil": "y'}}, now=NOW)
+
+
+def test_render_yaml_round_trips() -> None:
+    spec = build_spec(TUTORIAL_CONF, now=NOW)
+    assert list(yaml.safe_load_all(render_yaml(spec))) == render_objects(spec)
+
+
+def _shape(value: Any) -> Any:
+    """The structure of objects with every leaf value blanked out."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(item) for item in value]
+    return type(value).__name__
+
+
+def _strings(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set().union(*(_strings(v) for v in value.values()), set(value))
+    if isinstance(value, list):
+        return set().union(*(_strings(v) for v in value)) if value else set()
+    return {value} if isinstance(value, str) else set()

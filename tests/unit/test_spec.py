@@ -1,0 +1,219 @@
+"""Validation and derivation of the DeploymentSpec: every rule, valid and invalid."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from saxml_gke.spec import DeploymentSpec, InvalidParameters, build_spec
+
+NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
+TUTORIAL = {"project_id": "my-project", "zone": "us-west4-a"}
+
+
+def build(**overrides: Any) -> DeploymentSpec:
+    return build_spec({**TUTORIAL, **overrides}, now=NOW)
+
+
+def problems(**overrides: Any) -> dict[str, str]:
+    """param -> message of every problem a conf has."""
+    with pytest.raises(InvalidParameters) as raised:
+        build(**overrides)
+    return {problem.param: problem.message for problem in raised.value.problems}
+
+
+def test_tutorial_defaults_derive_the_tutorial_names() -> None:
+    spec = build()
+    assert spec.cluster.name == "saxml"
+    assert spec.cluster.region == "us-west4"
+    assert spec.cluster.workload_pool == "my-project.svc.id.goog"
+    assert [pool.name for pool in spec.tpu.node_pools] == ["tpu1", "tpu2"]
+    assert {
+        (p.machine_type, p.node_count, p.topology, p.multi_host) for p in spec.tpu.node_pools
+    } == {("ct5lp-hightpu-4t", 8, "4x8", True)}
+    assert spec.tpu.chips_per_slice == 32
+    assert spec.tpu.chips_per_node == 4
+    assert spec.tpu.accelerator == "tpu-v5-lite-podslice"
+    assert spec.tpu.platform_chip == "tpuv5e"
+    assert spec.tpu.cost_per_hour == 76.8
+    assert spec.storage.bucket == "my-project-gke-bucket"
+    assert spec.storage.sax_root == "gs://my-project-gke-bucket/sax-root"
+    assert spec.storage.location == "US-WEST4"
+    assert spec.identity.gsa_email == "sax-iam-sa@my-project.iam.gserviceaccount.com"
+    assert spec.identity.workload_identity_member == (
+        "serviceAccount:my-project.svc.id.goog[default/sax-sa]"
+    )
+    assert spec.saxml.model_replicas == 2
+    assert spec.saxml.leader_hostnames == (
+        "sax-model-server-set-sax-model-server-0-0",
+        "sax-model-server-set-sax-model-server-1-0",
+    )
+    assert spec.saxml.jobset_manifest_url == (
+        "https://github.com/kubernetes-sigs/jobset/releases/download/v0.12.0/manifests.yaml"
+    )
+    assert spec.labels == {
+        "managed-by": "saxml-gke",
+        "saxml-gke-deployment": "saxml",
+        "expires-at": "20261125t200000z",
+    }
+
+
+def test_spec_round_trips_through_a_json_xcom() -> None:
+    import json
+
+    spec = build(labels={"team": "ml"}, namespace="serving")
+    assert DeploymentSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+
+
+def test_ttl_zero_never_expires() -> None:
+    spec = build(ttl_hours=0)
+    assert spec.expires_at is None
+    assert "expires-at" not in spec.labels
+
+
+def test_auto_topology_picks_the_smallest_slice_that_fits() -> None:
+    spec = build(tpu_topology="auto", model_size_b=175, model_path="my.custom.Model")
+    assert spec.tpu.topology == "4x8"
+    assert spec.saxml.model_in_catalog is False
+
+
+def test_spot_and_reservation_reach_the_node_pools() -> None:
+    assert all(pool.spot for pool in build(capacity="spot").tpu.node_pools)
+    pools = build(capacity="reservation", reservation="my-res").tpu.node_pools
+    assert {pool.reservation for pool in pools} == {"my-res"}
+
+
+def test_explicit_replicas_and_bucket_are_kept() -> None:
+    spec = build(model_replicas=1, bucket="my.bucket_name-1")
+    assert spec.saxml.model_replicas == 1
+    assert spec.storage.bucket == "my.bucket_name-1"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "param", "fragment"),
+    [
+        ({"project_id": "Bad"}, "project_id", "6-30 lowercase"),
+        ({"project_id": "p"}, "project_id", "6-30 lowercase"),
+        ({"zone": "uswest4a"}, "zone", "e.g. us-west4-a"),
+        ({"cluster_name": "Saxml"}, "cluster_name", "lowercase letters"),
+        ({"cluster_name": "a" * 41}, "cluster_name", "longer than 40"),
+        ({"cluster_name": "ends-"}, "cluster_name", "lowercase letters"),
+        ({"release_channel": "EXTENDED"}, "release_channel", "RAPID, REGULAR, STABLE"),
+        ({"cluster_version": "1.31-latest"}, "cluster_version", "explicit version"),
+        ({"cpu_nodes": 0}, "cpu_nodes", "minimum"),
+        ({"cpu_nodes": "4"}, "cpu_nodes", "not of type"),
+        ({"tpu_generation": "v7"}, "tpu_generation", "v4, v5e, v5p, v6e"),
+        ({"tpu_topology": "4x4x4"}, "tpu_topology", "4x8"),
+        ({"tpu_generation": "v5p", "tpu_topology": "4x8"}, "tpu_topology", "v5p"),
+        ({"tpu_topology": "huge"}, "tpu_topology", "auto"),
+        ({"tpu_topology": "auto"}, "tpu_topology", "model_size_b"),
+        ({"tpu_slices": 0}, "tpu_slices", "minimum"),
+        ({"capacity": "preemptible"}, "capacity", "on-demand, spot, reservation"),
+        ({"capacity": "reservation"}, "reservation", "reservation's name"),
+        ({"reservation": "r1"}, "reservation", "only allowed with capacity=reservation"),
+        ({"model_size_b": 0}, "model_size_b", "less than or equal to the minimum"),
+        ({"model_size_b": 600}, "model_size_b", "GB of HBM"),
+        ({"tpu_topology": "auto", "model_size_b": 5000}, "model_size_b", ""),
+        ({"bucket": "goog-bucket"}, "bucket", "do not start with goog"),
+        ({"bucket": "my-google-bucket"}, "bucket", "contain google"),
+        ({"bucket": "Upper"}, "bucket", "3-63"),
+        ({"bucket": "ab"}, "bucket", "3-63"),
+        ({"bucket": "192.168.1.1"}, "bucket", "IP addresses"),
+        ({"bucket": "a" * 64}, "bucket", "longer than 63"),
+        ({"namespace": "Serving"}, "namespace", "namespace"),
+        ({"ksa_name": "sa_1"}, "ksa_name", "service account"),
+        ({"gsa_name": "short"}, "gsa_name", "shorter than 6"),
+        ({"gsa_name": "a" * 31}, "gsa_name", "longer than 30"),
+        ({"jobset_version": "0.12.0"}, "jobset_version", "JobSet release"),
+        ({"jobset_manifest_url": "http://example.com/m.yaml"}, "jobset_manifest_url", "loopback"),
+        ({"jobset_manifest_url": "ftp://127.0.0.1/m.yaml"}, "jobset_manifest_url", "https"),
+        ({"jobset_manifest_url": "https://"}, "jobset_manifest_url", "https"),
+        ({"saxml_admin_image": "no spaces allowed"}, "saxml_admin_image", "image reference"),
+        ({"saxml_model_image": "repo/Upper:v1"}, "saxml_model_image", "image reference"),
+        ({"saxml_http_image": ""}, "saxml_http_image", "shorter than 1"),
+        ({"sax_cell": "/sax/Test"}, "sax_cell", "lowercase"),
+        ({"sax_cell": "sax/test"}, "sax_cell", "lowercase"),
+        ({"model_key": "/sax/other/spmd"}, "model_key", "inside sax_cell"),
+        ({"model_key": "/sax/test/Spmd"}, "model_key", "lowercase"),
+        ({"model_path": "1bad"}, "model_path", "registry path"),
+        ({"checkpoint": "gs://b/ck pt"}, "checkpoint", "Checkpoint path"),
+        ({"model_replicas": 3}, "model_replicas", "at most tpu_slices (2)"),
+        ({"model_replicas": 0}, "model_replicas", "minimum"),
+        ({"prompt": ""}, "prompt", "shorter than 1"),
+        ({"http_exposure": "public"}, "http_exposure", "external, internal, none"),
+        ({"teardown": "sometimes"}, "teardown", "on_failure, always, never"),
+        ({"ttl_hours": -1}, "ttl_hours", "minimum"),
+        ({"labels": []}, "labels", "not of type"),
+        ({"labels": {"team": 1}}, "labels", "not of type"),
+        ({"labels": {"Team": "ml"}}, "labels", "keys are"),
+        ({"labels": {"team": "ML"}}, "labels", "values are"),
+        ({"labels": {"managed-by": "me"}}, "labels", "set by saxml-gke"),
+        ({"labels": {f"k{i}": "v" for i in range(62)}}, "labels", "at most 61"),
+        ({"surprise": 1}, "surprise", "unknown parameter"),
+    ],
+)
+def test_invalid_parameter_names_the_parameter_and_what_is_allowed(
+    overrides: dict[str, Any], param: str, fragment: str
+) -> None:
+    found = problems(**overrides)
+    assert param in found, found
+    assert fragment in found[param]
+
+
+def test_model_that_needs_another_device_count_is_rejected() -> None:
+    found = problems(tpu_topology="4x4")
+    assert "needs 32 devices" in found["model_path"]
+    assert "16 chips" in found["model_path"]
+
+
+def test_non_test_model_needs_a_checkpoint() -> None:
+    found = problems(
+        model_path="saxml.server.pax.lm.params.lm_cloud.LmCloudSpmd2B", tpu_topology="2x2"
+    )
+    assert "needs a checkpoint" in found["checkpoint"]
+
+
+def test_missing_required_parameters_are_named() -> None:
+    with pytest.raises(InvalidParameters) as raised:
+        build_spec({}, now=NOW)
+    assert {p.param for p in raised.value.problems} == {"project_id", "zone"}
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    found = problems(
+        project_id="X",
+        teardown="maybe",
+        labels={"Bad": "x"},
+        model_replicas=3,
+        saxml_http_image="bad image",
+        jobset_manifest_url="http://example.com",
+    )
+    assert set(found) >= {
+        "project_id",
+        "teardown",
+        "labels",
+        "model_replicas",
+        "saxml_http_image",
+        "jobset_manifest_url",
+    }
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://example.com/manifests.yaml", "http://127.0.0.1:8080/m.yaml", "http://localhost/m"],
+)
+def test_manifest_url_https_or_loopback_http(url: str) -> None:
+    assert build(jobset_manifest_url=url).saxml.jobset_manifest_url == url
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "busybox",
+        "registry.k8s.io/jobset/jobset:v0.12.0",
+        "localhost:5000/sax-http:v1.2.0",
+        "us-docker.pkg.dev/cloud-tpu-images/inference/sax-http@sha256:" + "a" * 64,
+    ],
+)
+def test_well_formed_images_are_accepted(image: str) -> None:
+    assert build(saxml_http_image=image).saxml.http_image == image
