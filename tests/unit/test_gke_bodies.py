@@ -1,0 +1,94 @@
+"""GKE request bodies parse strictly as the real API types and carry the spec's shape."""
+
+import json
+from datetime import UTC, datetime
+
+from google.cloud import container_v1
+
+from saxml_gke.gke_bodies import (
+    cluster_body,
+    cluster_mismatches,
+    node_pool_body,
+    node_pool_mismatches,
+)
+from saxml_gke.spec import build_spec
+
+NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
+
+
+def spec(**overrides: object):
+    return build_spec({"project_id": "my-project", "zone": "us-west4-a", **overrides}, now=NOW)
+
+
+def test_cluster_body_is_the_tutorial_cluster() -> None:
+    body = cluster_body(spec())
+    cluster = container_v1.Cluster.from_json(json.dumps(body), ignore_unknown_fields=False)
+    assert cluster.name == "saxml"
+    assert cluster.workload_identity_config.workload_pool == "my-project.svc.id.goog"
+    assert cluster.release_channel.channel == container_v1.ReleaseChannel.Channel.REGULAR
+    assert cluster.initial_cluster_version == "latest"
+    (pool,) = cluster.node_pools
+    assert (pool.name, pool.initial_node_count, pool.config.machine_type) == (
+        "default-pool",
+        4,
+        "e2-standard-4",
+    )
+    assert pool.config.workload_metadata_config.mode == (
+        container_v1.WorkloadMetadataConfig.Mode.GKE_METADATA
+    )
+    assert cluster.resource_labels["managed-by"] == "saxml-gke"
+
+
+def test_multi_host_pool_body_has_compact_placement_and_the_slice_shape() -> None:
+    deployment = spec()
+    body = node_pool_body(deployment, deployment.tpu.node_pools[0])
+    pool = container_v1.NodePool.from_json(json.dumps(body), ignore_unknown_fields=False)
+    assert (pool.name, pool.initial_node_count) == ("tpu1", 8)
+    assert pool.config.machine_type == "ct5lp-hightpu-4t"
+    assert pool.placement_policy.type_ == container_v1.NodePool.PlacementPolicy.Type.COMPACT
+    assert pool.placement_policy.tpu_topology == "4x8"
+    assert list(pool.locations) == ["us-west4-a"]
+    assert pool.max_pods_constraint.max_pods_per_node == 15
+    assert pool.management.auto_upgrade is False
+
+
+def test_single_host_pool_has_no_placement_policy() -> None:
+    deployment = spec(tpu_topology="2x4", model_path="my.Model")
+    body = node_pool_body(deployment, deployment.tpu.node_pools[0])
+    assert "placementPolicy" not in body
+    assert body["config"]["machineType"] == "ct5lp-hightpu-8t"
+    assert body["initialNodeCount"] == 1
+
+
+def test_capacity_options_reach_the_pool_config() -> None:
+    spot = spec(capacity="spot")
+    assert node_pool_body(spot, spot.tpu.node_pools[0])["config"]["spot"] is True
+    reserved = spec(capacity="reservation", reservation="my-res")
+    body = node_pool_body(reserved, reserved.tpu.node_pools[0])
+    pool = container_v1.NodePool.from_json(json.dumps(body), ignore_unknown_fields=False)
+    affinity = pool.config.reservation_affinity
+    assert affinity.consume_reservation_type == (
+        container_v1.ReservationAffinity.Type.SPECIFIC_RESERVATION
+    )
+    assert list(affinity.values) == ["my-res"]
+
+
+def test_a_matching_cluster_and_pool_are_adopted() -> None:
+    deployment = spec()
+    assert cluster_mismatches(deployment, cluster_body(deployment)) == []
+    pool = deployment.tpu.node_pools[0]
+    assert node_pool_mismatches(pool, node_pool_body(deployment, pool)) == []
+
+
+def test_mismatches_name_the_field_the_value_and_the_need() -> None:
+    deployment = spec()
+    assert cluster_mismatches(deployment, {"name": "saxml"}) == [
+        "Workload Identity: workload pool is not set, needs my-project.svc.id.goog"
+    ]
+    pool = deployment.tpu.node_pools[0]
+    smaller = spec(tpu_topology="4x4", model_path="my.Model")
+    other = node_pool_body(smaller, smaller.tpu.node_pools[0])
+    assert node_pool_mismatches(pool, other) == [
+        "TPU topology is '4x4', needs '4x8'",
+        "node count is 4, needs 8",
+    ]
