@@ -4,4 +4,6 @@ import sys
 
 from saxml_gke.cli import main
 
-sys.exit(main())
+# Airflow's plugin manager imports every file under plugins/: only run as a program.
+if __name__ == "__main__":
+    sys.exit(main())

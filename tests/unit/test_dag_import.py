@@ -46,3 +46,24 @@ def test_param_defaults_match_the_parameter_table() -> None:
     for name, schema in PARAMETERS.items():
         if "default" in schema:
             assert dag.params.get_param(name).value == schema["default"], name
+
+
+def test_airflow_plugin_loader_does_not_execute_the_package_files() -> None:
+    """plugins/.airflowignore keeps Airflow from running saxml_gke's files (even `__main__`)."""
+    code = (
+        "import sys;"
+        "from airflow._shared.plugins_manager.plugins_manager import "
+        "_load_plugins_from_plugin_directory as load;"
+        "plugins, errors = load('plugins');"
+        "loose = [m for m in ('spec', 'tpu', 'cli', 'manifests') if m in sys.modules];"
+        "print(plugins, errors, loose); sys.exit(1 if plugins or errors or loose else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PYTHONPATH": "plugins", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
