@@ -1,0 +1,262 @@
+"""The emulated Google Cloud in one process: builds the world, serves each API on its own port.
+
+Every API listens on its own 127.0.0.1 port (IAM and Resource Manager v1 share URL shapes, so
+they cannot share one). The process writes a ready file with the endpoints, an operator key
+and an Airflow connection, and with a state file it saves the world on SIGTERM/SIGINT and
+restores it, ports included, on the next start, so old keys and connections keep working.
+"""
+
+import asyncio
+import copy
+import hashlib
+import json
+import logging
+import os
+import signal
+import tempfile
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from emulator.core.clock import Clock
+from emulator.core.http import google_api_app
+from emulator.core.world import World
+from emulator.gcp.auth import AuthService
+from emulator.gcp.control import control_app
+from emulator.gcp.gke import GkeService
+from emulator.gcp.iam import IamService
+from emulator.gcp.keys import PrivateKey
+from emulator.gcp.loadbalancers import LoadBalancers
+from emulator.gcp.resourcemanager import ResourceManagerService
+from emulator.gcp.roles import check_role_supported
+from emulator.gcp.storage import StorageService
+from emulator.kube.cluster import KubeCluster
+
+log = logging.getLogger("emulator")
+
+STATE_FORMAT = 1
+OPERATOR_ACCOUNT = "deployer"
+# What a deployment needs, and no more: clusters, service accounts, project IAM, buckets.
+OPERATOR_ROLES = (
+    "roles/container.admin",
+    "roles/iam.serviceAccountAdmin",
+    "roles/iam.serviceAccountUser",
+    "roles/resourcemanager.projectIamAdmin",
+    "roles/storage.admin",
+)
+# The APIs a client points at (the connection's `endpoint_overrides`), then the emulator's own.
+API_ENDPOINTS = ("container", "iam", "cloudresourcemanager", "storage")
+
+
+class StateFileError(ValueError):
+    """The state file cannot be restored into the world these settings describe."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_id: str = "saxml-rehearsal"
+    project_number: str = ""  # derived from the project id when empty
+    time_scale: float = 0.01
+    token_lifetime: float = 3600.0
+    ready_file: Path | None = None
+    state_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.time_scale <= 0 or self.token_lifetime < 1:
+            raise ValueError("the time scale must be positive and tokens live at least 1 s")
+
+
+def derived_project_number(project_id: str) -> str:
+    """A stable 12-digit number per project id, so restarts and reruns agree."""
+    digest = int(hashlib.sha256(project_id.encode()).hexdigest(), 16)
+    return str(10**11 + digest % (9 * 10**11))
+
+
+class Emulator:
+    """The world, its services and their servers; also the control API's operator."""
+
+    def __init__(self, settings: Settings, state: dict[str, Any] | None = None) -> None:
+        project_id = settings.project_id
+        number = settings.project_number or derived_project_number(project_id)
+        if state is not None:
+            if state.get("format") != STATE_FORMAT or state["project_id"] != project_id:
+                raise StateFileError(
+                    f"the state file is for project {state.get('project_id')!r} (format "
+                    f"{state.get('format')}), not {project_id!r} (format {STATE_FORMAT})"
+                )
+            number = state["project_number"]
+        self.world = World(project_id, number, Clock(settings.time_scale))
+        self.iam = IamService(self.world)
+        self.resource_manager = ResourceManagerService(self.world)
+        self.storage = StorageService(self.world)
+        self.auth = AuthService(self.world, self.iam, settings.token_lifetime)
+        self.gke = GkeService(self.world, control_plane_factory=partial(KubeCluster, self.world))
+        self.load_balancers = LoadBalancers(self.world)
+        services = (
+            self.auth,
+            self.iam,
+            self.resource_manager,
+            self.storage,
+            self.gke,
+            self.load_balancers,
+        )
+        for service in services:
+            self.world.add_service(service)
+        self.world.authorizer = self.auth
+        self._pristine = {n: copy.deepcopy(s.dump()) for n, s in self.world.services.items()}
+        self.ports: dict[str, int] = {}
+        self.endpoints: dict[str, str] = {}
+        self._runners: list[web.AppRunner] = []
+        if state is None:
+            operator_email = f"{OPERATOR_ACCOUNT}@{project_id}.iam.gserviceaccount.com"
+            self.operator_key = PrivateKey.generate(operator_email)
+            self._add_operator()
+        else:
+            self.operator_key = PrivateKey.load(state["operator_key"])
+            self.ports = dict(state["ports"])
+            for name, service in self.world.services.items():
+                service.load(state["services"][name])
+
+    # -- the control API's operator --------------------------------------------------------
+
+    async def reset(self) -> None:
+        """Forget everything: stop what runs (clusters, load balancers), restore, restart."""
+        await self.gke.stop()
+        await self.load_balancers.stop()
+        for name, service in self.world.services.items():
+            service.load(copy.deepcopy(self._pristine[name]))
+        await self.gke.start()
+        self.world.faults.clear()
+        self.world.faults.reset_scenarios()
+        self._add_operator()
+
+    def issue_key(self, account_id: str, roles: list[str]) -> dict[str, Any]:
+        for role in roles:
+            check_role_supported(role, "project")
+        email = f"{account_id}@{self.world.project_id}.iam.gserviceaccount.com"
+        account = self.iam.accounts.get(email) or self.iam.add_account(
+            account_id, display_name=f"{account_id} (issued by the control API)"
+        )
+        key = PrivateKey.generate(email)
+        account.keys[key.key_id] = key.public_key_pem()
+        for role in roles:
+            self.resource_manager.grant(role, f"serviceAccount:{email}")
+        return key.key_file(
+            project_id=self.world.project_id, client_id=account.unique_id, token_uri=self.token_uri
+        )
+
+    def _add_operator(self) -> None:
+        account = self.iam.add_account(OPERATOR_ACCOUNT, display_name="Emulator operator")
+        account.keys[self.operator_key.key_id] = self.operator_key.public_key_pem()
+        for role in OPERATOR_ROLES:
+            self.resource_manager.grant(role, f"serviceAccount:{account.email}")
+
+    # -- serving ---------------------------------------------------------------------------
+
+    @property
+    def token_uri(self) -> str:
+        return f"{self.endpoints['oauth2']}/token"
+
+    async def start(self) -> None:
+        apps = {
+            "container": google_api_app(self.world, self.gke.routes()),
+            "iam": google_api_app(self.world, self.iam.routes()),
+            "cloudresourcemanager": google_api_app(self.world, self.resource_manager.routes()),
+            "storage": google_api_app(self.world, self.storage.routes()),
+            "oauth2": google_api_app(self.world, self.auth.routes()),
+            "control": control_app(self),
+        }
+        for name, app in apps.items():
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", self.ports.get(name, 0)).start()
+            self._runners.append(runner)
+            self.ports[name] = runner.addresses[0][1]
+            self.endpoints[name] = f"http://127.0.0.1:{self.ports[name]}"
+        self.auth.token_uri = self.token_uri
+        await self.gke.start()
+
+    async def stop(self) -> None:
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        await self.gke.stop()
+        await self.load_balancers.stop()
+
+    def operator_key_file(self) -> dict[str, Any]:
+        account = self.iam.accounts[self.operator_key.email]
+        return self.operator_key.key_file(
+            project_id=self.world.project_id, client_id=account.unique_id, token_uri=self.token_uri
+        )
+
+    def ready_info(self, key_path: Path) -> dict[str, Any]:
+        return {
+            "project_id": self.world.project_id,
+            "project_number": self.world.project_number,
+            "service_account_email": self.operator_key.email,
+            "service_account_key_file": str(key_path),
+            "endpoints": self.endpoints,
+            "time_scale": self.world.clock.time_scale,
+            "airflow_connection": {
+                "conn_type": "google_cloud_platform",
+                "extra": {
+                    "project": self.world.project_id,
+                    "keyfile_dict": self.operator_key_file(),
+                    "endpoint_overrides": {name: self.endpoints[name] for name in API_ENDPOINTS},
+                },
+            },
+        }
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "project_id": self.world.project_id,
+            "project_number": self.world.project_number,
+            "ports": self.ports,
+            "operator_key": self.operator_key.dump(),
+            "services": {name: s.dump() for name, s in self.world.services.items()},
+        }
+
+
+async def serve(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT; then stop cleanly and save the state file."""
+    state = None
+    if settings.state_file is not None and settings.state_file.exists():
+        state = json.loads(settings.state_file.read_text())
+    emulator = Emulator(settings, state)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await emulator.start()
+    with tempfile.TemporaryDirectory(prefix="emulator-") as scratch:
+        ready_file = settings.ready_file
+        key_path = ready_file.with_suffix(".key.json") if ready_file else Path(scratch) / "key.json"
+        _write_private(key_path, emulator.operator_key_file())
+        ready = emulator.ready_info(key_path)
+        if ready_file is None:
+            print(json.dumps(ready), flush=True)
+        else:
+            _write_private(ready_file, ready)
+        log.info("emulator ready: control API at %s", emulator.endpoints["control"])
+        try:
+            await stopping.wait()
+        finally:
+            await emulator.stop()
+            if settings.state_file is not None:
+                _write_private(settings.state_file, emulator.dump())
+                log.info("state saved to %s", settings.state_file)
+            for path in (ready_file, key_path):
+                if path is not None:
+                    path.unlink(missing_ok=True)
+
+
+def _write_private(path: Path, content: dict[str, Any]) -> None:
+    """Write atomically (readers never see half a file), readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(content, indent=2))
+    os.chmod(partial, 0o600)
+    partial.replace(path)

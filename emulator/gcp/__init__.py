@@ -1,0 +1,1 @@
+"""The Google Cloud half of the emulator: auth, GKE, IAM, Resource Manager, Storage."""

@@ -1,0 +1,230 @@
+"""Carrying operations to their effects: nodes come up (or stock out), endpoints serve, pools go.
+
+Each unfinished operation has one asyncio task that sleeps until the operation's RUNNING and DONE
+instants and then applies what the operation does. The instants live in the operation, so after
+a restart `start()` picks every unfinished operation up where its timeline says it is.
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+from emulator.core.clock import rfc3339
+from emulator.core.world import World
+from emulator.gcp.gke import versions
+from emulator.gcp.gke.capacity import stockout_message
+from emulator.gcp.gke.certificates import ClusterAuthority
+from emulator.gcp.gke.endpoint import ClusterEndpoint, ControlPlaneFactory
+from emulator.gcp.gke.nodes import node_names
+from emulator.gcp.gke.operations import (
+    PENDING_SECONDS,
+    Operation,
+    OperationStatus,
+    OperationType,
+)
+from emulator.gcp.gke.state import (
+    ClusterRecord,
+    ClusterStatus,
+    GkeState,
+    NodePoolRecord,
+    PoolStatus,
+)
+
+_log = logging.getLogger(__name__)
+
+# google.rpc.Code values an operation's `error` carries.
+RESOURCE_EXHAUSTED = 8
+ABORTED = 10
+INTERNAL = 13
+
+
+class Provisioner:
+    """Runs the operations of the GKE state and the endpoints of its clusters."""
+
+    def __init__(
+        self, world: World, state: GkeState, control_plane_factory: ControlPlaneFactory
+    ) -> None:
+        self._world = world
+        self._state = state
+        self._control_plane_factory = control_plane_factory
+        self._drivers: dict[str, asyncio.Task[None]] = {}
+        self._endpoints: dict[str, ClusterEndpoint] = {}  # by cluster path
+        self._closing: set[asyncio.Task[None]] = set()  # endpoints of a world being replaced
+        # Control-plane state waiting for its endpoint to start (after a load or during a restart).
+        self._saved_control_planes: dict[str, dict[str, Any]] = {}
+
+    def begin(
+        self, kind: OperationType, cluster: ClusterRecord, node_pool: str, modelled_seconds: float
+    ) -> Operation:
+        """Start an operation on `cluster` that takes `modelled_seconds` (times the slowdown)."""
+        clock = self._world.clock
+        operation = self._state.operations.start(
+            kind,
+            cluster.project,
+            cluster.zone,
+            cluster.name,
+            node_pool,
+            now=clock.now(),
+            wall_seconds=clock.scaled(modelled_seconds * self._state.slowdown),
+            pending_wall_seconds=clock.scaled(PENDING_SECONDS),
+        )
+        self._drive(operation)
+        return operation
+
+    def abort_operations_on(self, cluster: ClusterRecord, reason: str) -> None:
+        """End every unfinished operation on `cluster` as GKE does when the cluster goes away."""
+        now = self._world.clock.now()
+        for operation in self._state.operations.unfinished_on(
+            cluster.project, cluster.zone, cluster.name
+        ):
+            driver = self._drivers.pop(operation.name, None)
+            if driver is not None:
+                driver.cancel()
+            operation.finish(now, ABORTED, f"Operation was aborted: {reason}")
+
+    def dump_control_planes(self) -> dict[str, dict[str, Any]]:
+        running = {path: e.control_plane.dump() for path, e in self._endpoints.items()}
+        return {**self._saved_control_planes, **running}
+
+    def load_control_planes(self, states: dict[str, dict[str, Any]]) -> None:
+        self._saved_control_planes = dict(states)
+
+    async def start(self) -> None:
+        """Serve the endpoints of clusters that have one and resume unfinished operations."""
+        for record in self._state.clusters.values():
+            if record.authority is not None and record.port is not None:
+                await self._serve(record, record.authority, record.port)
+        for operation in self._state.operations.unfinished():
+            self._drive(operation)
+
+    async def stop(self) -> None:
+        """Stop everything that runs; what it would have done stays in the state to resume."""
+        drivers = list(self._drivers.values())
+        for driver in drivers:
+            driver.cancel()
+        await asyncio.gather(*drivers, return_exceptions=True)
+        for path, endpoint in self._endpoints.items():
+            self._saved_control_planes[path] = endpoint.control_plane.dump()
+            await endpoint.stop()
+        self._endpoints.clear()
+        await asyncio.gather(*self._closing)
+
+    def forget(self) -> None:
+        """Drop running work without saving it: the world is being replaced (a reset)."""
+        for driver in self._drivers.values():
+            driver.cancel()
+        self._drivers.clear()
+        for endpoint in self._endpoints.values():
+            closing = asyncio.get_running_loop().create_task(endpoint.stop())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+        self._endpoints.clear()
+
+    def _drive(self, operation: Operation) -> None:
+        driver = asyncio.get_running_loop().create_task(self._run(operation))
+        self._drivers[operation.name] = driver
+        driver.add_done_callback(lambda _: self._drivers.pop(operation.name, None))
+
+    async def _sleep_until(self, instant: float) -> None:
+        await asyncio.sleep(max(0.0, instant - self._world.clock.now()))
+
+    async def _run(self, operation: Operation) -> None:
+        await self._sleep_until(operation.running_at)
+        operation.status = OperationStatus.RUNNING
+        await self._sleep_until(operation.done_at)
+        try:
+            await self._complete(operation)
+        except Exception as error:  # an emulator fault must still end the operation visibly
+            _log.exception("operation %s failed inside the emulator", operation.name)
+            operation.finish(self._world.clock.now(), INTERNAL, f"Internal error: {error}")
+
+    async def _complete(self, operation: Operation) -> None:
+        effects = {
+            OperationType.CREATE_CLUSTER: self._create_cluster,
+            OperationType.DELETE_CLUSTER: self._delete_cluster,
+            OperationType.CREATE_NODE_POOL: self._create_node_pool,
+            OperationType.DELETE_NODE_POOL: self._delete_node_pool,
+            OperationType.UPGRADE_MASTER: self._upgrade_master,
+        }
+        cluster = self._state.cluster(operation.project, operation.zone, operation.cluster)
+        now = self._world.clock.now()
+        failure = await effects[operation.type](cluster, operation.node_pool, now)
+        operation.finish(now, RESOURCE_EXHAUSTED if failure else 0, failure)
+
+    async def _create_cluster(self, cluster: ClusterRecord, _: str, now: float) -> str:
+        failures = [self._bring_up(cluster, pool, now) for pool in cluster.pools.values()]
+        failure = next((message for message in failures if message), "")
+        if failure:
+            cluster.set_status(ClusterStatus.ERROR, failure)
+            return failure
+        await self._serve(cluster, ClusterAuthority.generate(cluster.cluster.id), port=0)
+        cluster.set_status(ClusterStatus.RUNNING)
+        return ""
+
+    async def _delete_cluster(self, cluster: ClusterRecord, _: str, now: float) -> str:
+        for pool in cluster.pools.values():
+            self._state.ledger.nodes_down(pool.uid, now)
+        endpoint = self._endpoints.pop(cluster.path, None)
+        if endpoint is not None:
+            await endpoint.stop()
+        del self._state.clusters[(cluster.project, cluster.zone, cluster.name)]
+        return ""
+
+    async def _create_node_pool(self, cluster: ClusterRecord, node_pool: str, now: float) -> str:
+        failure = self._bring_up(cluster, cluster.pools[node_pool], now)
+        self._sync_nodes(cluster)
+        return failure
+
+    async def _delete_node_pool(self, cluster: ClusterRecord, node_pool: str, now: float) -> str:
+        self._state.ledger.nodes_down(cluster.pools.pop(node_pool).uid, now)
+        self._sync_nodes(cluster)
+        return ""
+
+    async def _upgrade_master(self, cluster: ClusterRecord, _: str, now: float) -> str:
+        """The control plane restarts on the new version, keeping its state, port and CA."""
+        version = versions.resolve_version("latest", cluster.cluster.release_channel.channel)
+        cluster.cluster.current_master_version = version
+        endpoint = self._endpoints.pop(cluster.path, None)
+        if endpoint is not None:
+            self._saved_control_planes[cluster.path] = endpoint.control_plane.dump()
+            await endpoint.stop()
+            await self._serve(cluster, endpoint.authority, cluster.port or 0)
+        cluster.set_status(ClusterStatus.RUNNING)
+        return ""
+
+    def _bring_up(self, cluster: ClusterRecord, pool: NodePoolRecord, now: float) -> str:
+        """Create the pool's nodes; or put it in ERROR and return why, when capacity lacks."""
+        machine_type = pool.pool.config.machine_type
+        for zone in pool.pool.locations:
+            in_use = self._state.nodes_in_use(zone, machine_type)
+            wanted = pool.pool.initial_node_count
+            if self._state.capacity.lacks_room(zone, machine_type, wanted, in_use):
+                message = stockout_message(cluster.project, zone, machine_type, pool.node_count)
+                pool.set_status(PoolStatus.ERROR, message)
+                return message
+        pool.node_names = node_names(cluster.name, pool.pool.name, pool.uid, pool.node_count)
+        pool.nodes_created = rfc3339(now)
+        pool.set_status(PoolStatus.RUNNING)
+        self._state.ledger.nodes_up(pool.uid, now)
+        return ""
+
+    async def _serve(self, cluster: ClusterRecord, authority: ClusterAuthority, port: int) -> None:
+        """Bring the cluster's control plane up behind its endpoint, with its nodes."""
+        control_plane = self._control_plane_factory(
+            cluster.name, cluster.zone, cluster.cluster.current_master_version
+        )
+        saved = self._saved_control_planes.pop(cluster.path, None)
+        if saved is not None:
+            control_plane.load(saved)
+        endpoint = ClusterEndpoint(self._world, cluster.path, authority, control_plane)
+        self._endpoints[cluster.path] = endpoint
+        cluster.port = await endpoint.start(port)
+        cluster.authority = authority
+        cluster.cluster.endpoint = f"127.0.0.1:{cluster.port}"
+        cluster.cluster.master_auth.cluster_ca_certificate = authority.ca_certificate_base64
+        self._sync_nodes(cluster)
+
+    def _sync_nodes(self, cluster: ClusterRecord) -> None:
+        endpoint = self._endpoints.get(cluster.path)
+        if endpoint is not None:
+            endpoint.control_plane.sync_nodes(cluster.nodes())

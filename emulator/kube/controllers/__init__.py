@@ -1,0 +1,27 @@
+"""kube-controller-manager's controllers (and the cloud and JobSet controllers GKE runs)."""
+
+from emulator.kube.controllers.deployment import DeploymentController
+from emulator.kube.controllers.endpoints import EndpointsController
+from emulator.kube.controllers.job import JobController
+from emulator.kube.controllers.jobset import JobSetController
+from emulator.kube.controllers.replicaset import ReplicaSetController
+from emulator.kube.controllers.service_lb import ServiceLoadBalancerController
+
+CONTROLLERS = [
+    DeploymentController,
+    ReplicaSetController,
+    JobController,
+    JobSetController,
+    EndpointsController,
+    ServiceLoadBalancerController,
+]
+
+__all__ = [
+    "CONTROLLERS",
+    "DeploymentController",
+    "EndpointsController",
+    "JobController",
+    "JobSetController",
+    "ReplicaSetController",
+    "ServiceLoadBalancerController",
+]

@@ -1,0 +1,182 @@
+"""GKE's service controller (in its cloud controller manager): LoadBalancer Services get a
+Compute Engine forwarding rule.
+
+A LoadBalancer Service first gets the `service.kubernetes.io/load-balancer-cleanup` finalizer;
+after the time Google takes to program a load balancer, its forwarding rule exists and the
+rule's address is the Service's `status.loadBalancer.ingress[0].ip`. Connections to it reach a
+ready endpoint of the Service. Deleting the Service (or changing its type) deletes the rule
+before the finalizer goes; deleting the cluster first leaves the rule behind. The internal load
+balancer annotation makes the rule INTERNAL instead of EXTERNAL.
+"""
+
+import random
+from typing import TYPE_CHECKING
+
+from emulator.gcp.loadbalancers import Backend, compute_service
+from emulator.kube.controllers.base import Controller, min_requeue
+from emulator.kube.store import Obj
+
+if TYPE_CHECKING:
+    from emulator.kube.cluster import KubeCluster
+
+FINALIZER = "service.kubernetes.io/load-balancer-cleanup"
+INTERNAL_ANNOTATIONS = (
+    "networking.gke.io/load-balancer-type",
+    "cloud.google.com/load-balancer-type",  # the older spelling GKE still honours
+)
+_PROVISIONING_SECONDS = 40.0
+
+
+def load_balancer_name(service: Obj) -> str:
+    """cloudprovider.DefaultLoadBalancerName: `a` and the Service uid without dashes, 32 chars."""
+    return ("a" + service["metadata"]["uid"].replace("-", ""))[:32]
+
+
+def scheme(service: Obj) -> str:
+    annotations = service["metadata"].get("annotations") or {}
+    internal = any(annotations.get(key, "").lower() == "internal" for key in INTERNAL_ANNOTATIONS)
+    return "INTERNAL" if internal else "EXTERNAL"
+
+
+def region_of(location: str) -> str:
+    """A cluster's region: its location, or the region of its zone."""
+    return location.rsplit("-", 1)[0] if location.count("-") >= 2 else location
+
+
+class ServiceLoadBalancerController(Controller):
+    source = "service-controller"
+
+    def __init__(self, cluster: "KubeCluster") -> None:
+        super().__init__(cluster)
+        self.compute = compute_service(cluster.world)
+        self.cluster_path = (
+            f"projects/{cluster.world.project_id}/locations/{cluster.location}"
+            f"/clusters/{cluster.name}"
+        )
+        # Service uid -> wall time its load balancer is programmed; in memory, as the
+        # controller's work in flight is.
+        self._due: dict[str, float] = {}
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:  # the cluster stops: its rules stay, unreachable
+            self.compute.detach(self.cluster_path)
+
+    async def reconcile(self) -> float | None:
+        services = self.store.list_objects(self.rtype("v1", "Service"))
+        return min_requeue(*[await self._sync(service) for service in services])
+
+    async def _sync(self, service: Obj) -> float | None:
+        service_type = self.rtype("v1", "Service")
+        finalizers = service["metadata"].get("finalizers") or []
+        wanted = service["spec"].get("type") == "LoadBalancer" and not service["metadata"].get(
+            "deletionTimestamp"
+        )
+        if not wanted:
+            if FINALIZER in finalizers:
+                self._tear_down(service)
+            return None
+        if FINALIZER not in finalizers:
+            self.update(
+                service_type,
+                service,
+                lambda current: current["metadata"].setdefault("finalizers", []).append(FINALIZER),
+            )
+            return None
+        name = load_balancer_name(service)
+        uid = service["metadata"]["uid"]
+        if name not in self.compute.rules:
+            now = self.clock.now()
+            if uid not in self._due:
+                self._due[uid] = now + self.clock.scaled(_PROVISIONING_SECONDS)
+                self.event(service, "EnsuringLoadBalancer", "Ensuring load balancer")
+            if now < self._due[uid]:
+                return (self._due[uid] - now) / self.clock.time_scale
+        ports = [
+            port["port"]
+            for port in service["spec"].get("ports") or []
+            if port.get("protocol", "TCP") == "TCP"
+        ]
+        try:
+            rule = await self.compute.ensure(
+                name=name,
+                region=region_of(self.cluster.location),
+                cluster=self.cluster_path,
+                service=f"{service['metadata']['namespace']}/{service['metadata']['name']}",
+                ports=ports,
+                scheme=scheme(service),
+                labels=service["metadata"].get("labels") or {},
+                backend=self._backend(
+                    service["metadata"]["namespace"], service["metadata"]["name"]
+                ),
+            )
+        except OSError as error:
+            self.failed(
+                service,
+                "SyncLoadBalancerFailed",
+                f"Error syncing load balancer: failed to ensure load balancer: {error}",
+            )
+            return None
+        self._due.pop(uid, None)
+        ingress = [{"ip": rule.address, "ipMode": "VIP"}]
+        status = service.get("status") or {}
+        if (status.get("loadBalancer") or {}).get("ingress") != ingress:
+            self.write_status(
+                service_type, service, {**status, "loadBalancer": {"ingress": ingress}}
+            )
+            self.event(service, "EnsuredLoadBalancer", "Ensured load balancer")
+        return None
+
+    def _tear_down(self, service: Obj) -> None:
+        service_type = self.rtype("v1", "Service")
+        name = load_balancer_name(service)
+        self._due.pop(service["metadata"]["uid"], None)
+        if name in self.compute.rules:
+            self.event(service, "DeletingLoadBalancer", "Deleting load balancer")
+            self.compute.release(name)
+            self.event(service, "DeletedLoadBalancer", "Deleted load balancer")
+        status = service.get("status") or {}
+        if status.get("loadBalancer"):
+            service = self.write_status(service_type, service, {**status, "loadBalancer": {}})
+
+        def drop_finalizer(current: Obj) -> None:
+            current["metadata"]["finalizers"] = [
+                f for f in current["metadata"]["finalizers"] if f != FINALIZER
+            ]
+
+        self.update(service_type, service, drop_finalizer)
+
+    def _backend(self, namespace: str, name: str) -> Backend:
+        """Where a connection to a Service port goes: a ready endpoint's real listener."""
+        store, network = self.store, self.cluster.network
+
+        def resolve(port: int) -> tuple[str, int] | None:
+            service = store.find(store.types.by_kind("v1", "Service"), namespace, name)
+            endpoints = store.find(store.types.by_kind("v1", "Endpoints"), namespace, name)
+            if service is None or endpoints is None:
+                return None
+            service_port = next(
+                (p for p in service["spec"].get("ports") or [] if p["port"] == port), None
+            )
+            if service_port is None:
+                return None
+            targets = []
+            for subset in endpoints.get("subsets") or []:
+                endpoint_port = next(
+                    (
+                        p
+                        for p in subset.get("ports") or []
+                        if p.get("name", "") == service_port.get("name", "")
+                    ),
+                    None,
+                )
+                if endpoint_port is None:
+                    continue
+                for address in subset.get("addresses") or []:
+                    target = network.resolve(address["ip"], endpoint_port["port"])
+                    if target is not None:
+                        targets.append(target)
+            return random.choice(targets) if targets else None
+
+        return resolve

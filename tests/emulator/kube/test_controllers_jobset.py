@@ -1,0 +1,292 @@
+"""JobSet's controller and webhooks, driven through the store as the API server writes it."""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from controller_harness import Harness, container, eventually, run
+
+from emulator.kube.controllers import JobController, JobSetController
+from emulator.kube.controllers import jobset_api as api
+from emulator.kube.controllers.job import COMPLETION_INDEX
+
+MANIFESTS = Path(__file__).resolve().parents[4] / "shared/reference/jobset/v0.12.0-manifests.yaml"
+POOL = "cloud.google.com/gke-nodepool"
+
+
+def jobset_crd() -> dict[str, Any]:
+    documents = yaml.safe_load_all(MANIFESTS.read_text())
+    return next(d for d in documents if d and d["kind"] == "CustomResourceDefinition")
+
+
+def jobset(name: str = "serve", replicas: int = 2, pods: int = 2, max_restarts: int = 1) -> dict:
+    return {
+        "apiVersion": api.API_VERSION,
+        "kind": "JobSet",
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "annotations": {api.EXCLUSIVE_TOPOLOGY: POOL},
+        },
+        "spec": {
+            "failurePolicy": {"maxRestarts": max_restarts},
+            "replicatedJobs": [
+                {
+                    "name": "workers",
+                    "replicas": replicas,
+                    "template": {
+                        "spec": {
+                            "parallelism": pods,
+                            "completions": pods,
+                            "backoffLimit": 0,
+                            "template": {"spec": {"containers": [container("worker")]}},
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def labels(obj: dict[str, Any]) -> dict[str, str]:
+    return obj["metadata"].get("labels") or {}
+
+
+def index(pod: dict[str, Any]) -> str:
+    return pod["metadata"]["annotations"][COMPLETION_INDEX]
+
+
+def pods_of(cluster: Harness, job: str) -> list[dict[str, Any]]:
+    return [
+        p
+        for p in cluster.pods()
+        if p["metadata"]["ownerReferences"][0]["name"] == job
+        and not p["metadata"].get("deletionTimestamp")
+    ]
+
+
+def jobset_status(cluster: Harness) -> dict[str, Any]:
+    return cluster.get(api.API_VERSION, "JobSet", "serve").get("status") or {}
+
+
+def test_the_jobset_controller_and_webhooks_work_only_while_the_crd_is_installed() -> None:
+    async def scenario() -> None:
+        cluster = Harness()
+        controller = JobSetController(cluster)
+        cluster.start(controller)
+        assert cluster.api_server.admission == [controller.admit]
+        jobset_pod = {
+            "metadata": {
+                "generateName": "p-",
+                "labels": {api.JOBSET_NAME: "x"},
+                "annotations": {api.JOBSET_NAME: "x"},
+            },
+            "spec": {"containers": [container()]},
+        }
+        assert not controller.active()
+        untouched = await cluster.create("v1", "Pod", jobset_pod)
+        assert api.PRIORITY not in labels(untouched)  # no webhook answers
+
+        cluster.install_crd(jobset_crd())
+        assert controller.active()
+        mutated = await cluster.create("v1", "Pod", jobset_pod)
+        assert labels(mutated)[api.PRIORITY] == "0"  # mpod.kb.io
+
+        cluster.remove_crd(api.CRD_NAME)
+        assert not controller.active()
+        await cluster.stop()
+
+    run(scenario)
+
+
+def test_a_jobset_places_one_child_job_per_node_pool_and_restarts_after_a_failure() -> None:
+    async def scenario() -> None:
+        cluster = Harness()
+        for pool in ("pool-a", "pool-b"):
+            for host in (1, 2):
+                cluster.add_node(f"{pool}-{host}", {POOL: pool})
+        cluster.start(JobSetController(cluster), JobController(cluster))
+        cluster.start_kubelet(node=None)
+        cluster.install_crd(jobset_crd())
+        created = await cluster.api_server.create(cluster.type(api.API_VERSION, "JobSet"), jobset())
+
+        # mjobset's defaults
+        rjob = created["spec"]["replicatedJobs"][0]
+        assert rjob["template"]["spec"]["completionMode"] == "Indexed"
+        assert rjob["template"]["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
+        assert created["spec"]["network"] == {
+            "enableDNSHostnames": True,
+            "publishNotReadyAddresses": True,
+        }
+
+        # Two child Jobs with the JobSet's labels and annotations, on them and their pods
+        jobs = await eventually(
+            lambda: (
+                len(cluster.objects("batch/v1", "Job")) == 2 and cluster.objects("batch/v1", "Job")
+            )
+        )
+        assert [j["metadata"]["name"] for j in jobs] == ["serve-workers-0", "serve-workers-1"]
+        job = jobs[1]
+        expected = {
+            api.JOBSET_NAME: "serve",
+            api.JOBSET_UID: created["metadata"]["uid"],
+            api.REPLICATED_JOB_NAME: "workers",
+            api.GROUP_NAME: "default",
+            api.RESTART_ATTEMPT: "0",
+            api.JOB_RESTART_ATTEMPT: "0",
+            api.REPLICATED_JOB_REPLICAS: "2",
+            api.GLOBAL_REPLICAS: "2",
+            api.GROUP_REPLICAS: "2",
+            api.JOB_INDEX: "1",
+            api.JOB_GLOBAL_INDEX: "1",
+            api.JOB_GROUP_INDEX: "1",
+            api.JOB_KEY: api.job_key("default", "serve-workers-1"),
+        }
+        assert labels(job) == expected
+        assert job["metadata"]["annotations"] == {**expected, api.EXCLUSIVE_TOPOLOGY: POOL}
+        pod_template = job["spec"]["template"]
+        job_uid = job["metadata"]["uid"]
+        assert pod_template["metadata"]["labels"] == {
+            **expected,  # and what the API server's Job registry adds:
+            "batch.kubernetes.io/job-name": "serve-workers-1",
+            "job-name": "serve-workers-1",
+            "batch.kubernetes.io/controller-uid": job_uid,
+            "controller-uid": job_uid,
+        }
+        assert pod_template["metadata"]["annotations"][api.EXCLUSIVE_TOPOLOGY] == POOL
+        assert pod_template["spec"]["subdomain"] == "serve"
+        assert job["spec"]["suspend"] is False
+        assert job["metadata"]["ownerReferences"][0]["uid"] == created["metadata"]["uid"]
+
+        service = cluster.get("v1", "Service", "serve")
+        assert service["spec"]["clusterIP"] == "None"
+        assert service["spec"]["selector"] == {api.JOBSET_NAME: "serve"}
+        assert service["spec"]["publishNotReadyAddresses"] is True
+        assert service["metadata"]["ownerReferences"][0]["kind"] == "JobSet"
+
+        # Leaders first, with exclusive affinities; followers wait for their leader
+        leaders = await eventually(lambda: len(cluster.pods()) == 2 and cluster.pods())
+        assert sorted(index(p) for p in leaders) == ["0", "0"]
+        leader = next(p for p in leaders if labels(p)[api.JOB_INDEX] == "1")
+        assert leader["spec"]["hostname"] == "serve-workers-1-0"
+        assert leader["spec"]["subdomain"] == "serve"
+        assert labels(leader)[api.PRIORITY] == "0"
+        key = expected[api.JOB_KEY]
+        affinity = leader["spec"]["affinity"]
+        assert affinity["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == [
+            {
+                "labelSelector": {
+                    "matchExpressions": [{"key": api.JOB_KEY, "operator": "In", "values": [key]}]
+                },
+                "topologyKey": POOL,
+                "namespaceSelector": {},
+            }
+        ]
+        anti = affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert anti[0]["topologyKey"] == POOL
+        assert anti[0]["labelSelector"]["matchExpressions"] == [
+            {"key": api.JOB_KEY, "operator": "Exists"},
+            {"key": api.JOB_KEY, "operator": "NotIn", "values": [key]},
+            {"key": api.PRIORITY, "operator": "In", "values": ["0"]},
+        ]
+        await eventually(
+            lambda: any(
+                "follower pod node selector not set" in e["message"]
+                for e in cluster.objects("v1", "Event")
+                if e["reason"] == "FailedCreate"
+            )
+        )
+        assert len(cluster.pods()) == 2
+
+        for job_index, pool in (("0", "pool-a"), ("1", "pool-b")):
+            (job_leader,) = pods_of(cluster, f"serve-workers-{job_index}")
+            cluster.bind(job_leader, f"{pool}-1")
+        for job_index, pool in (("0", "pool-a"), ("1", "pool-b")):
+            job_name = f"serve-workers-{job_index}"
+            follower = await eventually(
+                lambda job_name=job_name: next(
+                    (p for p in pods_of(cluster, job_name) if index(p) == "1"), None
+                )
+            )
+            assert follower["spec"]["nodeSelector"] == {POOL: pool}
+            assert follower["spec"]["hostname"] == f"{job_name}-1"
+            assert "affinity" not in follower["spec"]
+            cluster.bind(follower, f"{pool}-2")
+
+        # Status: both child Jobs ready
+        ready = await eventually(
+            lambda: (
+                jobset_status(cluster).get("replicatedJobsStatus", [{}])[0].get("ready") == 2
+                and jobset_status(cluster)
+            )
+        )
+        assert ready["replicatedJobsStatus"] == [
+            {
+                "name": "workers",
+                "ready": 2,
+                "succeeded": 0,
+                "failed": 0,
+                "active": 2,
+                "suspended": 0,
+            }
+        ]
+        assert ready["restarts"] == 0
+        assert "conditions" not in ready
+
+        # A container of job 1 fails (restartPolicy OnFailure, backoffLimit 0): the JobSet restarts
+        (crashed, _) = sorted(pods_of(cluster, "serve-workers-1"), key=index)
+        cluster.set_phase(crashed, "Running", restarts=1)
+        restarted = await eventually(
+            lambda: jobset_status(cluster).get("restarts") == 1 and jobset_status(cluster)
+        )
+        assert restarted["restartsCountTowardsMax"] == 1
+        events = [
+            e
+            for e in cluster.objects("v1", "Event")
+            if e["reason"] == "RestartJobSetFailurePolicyAction"
+        ]
+        assert events[0]["message"] == (
+            "applying RestartJobSet failure policy action (first failed job: serve-workers-1)"
+        )
+        recreated = await eventually(
+            lambda: (
+                (jobs := cluster.objects("batch/v1", "Job"))
+                and len(jobs) == 2
+                and all(labels(j)[api.RESTART_ATTEMPT] == "1" for j in jobs)
+                and jobs
+            )
+        )
+        assert [j["metadata"]["name"] for j in recreated] == ["serve-workers-0", "serve-workers-1"]
+        assert all(
+            j["metadata"]["uid"] not in {o["metadata"]["uid"] for o in jobs} for j in recreated
+        )
+
+        # Past maxRestarts, the JobSet fails
+        new_leader = await eventually(
+            lambda: next(
+                (
+                    p
+                    for p in pods_of(cluster, "serve-workers-0")
+                    if labels(p)[api.RESTART_ATTEMPT] == "1"
+                ),
+                None,
+            )
+        )
+        cluster.bind(new_leader, "pool-a-1")
+        cluster.set_phase(new_leader, "Running", restarts=1)
+        failed = await eventually(
+            lambda: (
+                jobset_status(cluster).get("terminalState") == "Failed" and jobset_status(cluster)
+            )
+        )
+        (condition,) = failed["conditions"]
+        assert condition["type"] == "Failed"
+        assert condition["reason"] == "ReachedMaxRestarts"
+        assert condition["message"] == (
+            "jobset failed due to reaching max number of restarts "
+            "(first failed job: serve-workers-0)"
+        )
+        assert failed["restarts"] == 1
+        await cluster.stop()
+
+    run(scenario)
