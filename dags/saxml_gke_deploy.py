@@ -1,6 +1,7 @@
 """Serve an LLM with Saxml on multi-host TPU slices in GKE: the tutorial as one DAG.
 
-Thin on purpose: the parameters come from `saxml_gke.parameters`, the logic from `saxml_gke`.
+Thin on purpose: the parameters come from `saxml_gke.parameters`, every task is a step of
+`saxml_gke.steps` run by a thin operator, and the waits are deferred to the triggerer.
 Importing this file touches no network and imports no Google provider module.
 """
 
@@ -9,11 +10,16 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Asset, Param, setup
 
+from saxml_gke.operators.step import StepOperator
+from saxml_gke.operators.teardown import TeardownOperator
 from saxml_gke.parameters import PARAMETERS
+from saxml_gke.sensors.saxml import ModelLoadedSensor, PodsReadySensor
 
 log = logging.getLogger(__name__)
+
+SERVED_MODEL = Asset(name="saxml_gke_served_model", uri="x-saxml-gke://served-model")
 
 DOC = """
 ### Saxml on multi-host TPU slices in GKE
@@ -23,8 +29,9 @@ the bucket for Saxml's admin state, the IAM bindings, JobSet, and Saxml (admin s
 servers as a JobSet, sax-http), then publishes the model and smoke-tests `generate`.
 
 The first task, `plan`, validates every parameter and derives every name; nothing is created
-when a parameter is wrong. TPU slices bill while their nodes exist: see `teardown` and
-`ttl_hours`.
+when a parameter is wrong. Every task converges when re-run. TPU slices bill while their nodes
+exist: `teardown` (on_failure, always, never) decides what this run removes, and the nightly
+`saxml_gke_teardown` removes deployments whose `ttl_hours` have passed.
 """
 
 
@@ -35,19 +42,24 @@ def _param(schema: dict[str, Any]) -> Param:
     return Param(**schema)
 
 
+def _step(task_id: str, step: str, needs: tuple[str, ...] = ()) -> StepOperator:
+    return StepOperator(task_id=task_id, step=f"saxml_gke.steps.{step}", needs=needs)
+
+
+CLUSTER = ("ensure_cluster",)
+
 with DAG(
     dag_id="saxml_gke_deploy",
     description="Serve an LLM with Saxml on multi-host TPU slices in GKE",
     schedule=None,
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
-    max_active_runs=1,
     params={name: _param(schema) for name, schema in PARAMETERS.items()},
     doc_md=DOC,
     tags=["saxml", "gke", "tpu"],
 ) as dag:
 
-    @task
+    @setup
     def plan(**context: Any) -> dict[str, Any]:
         """Validate the parameters and derive every name once; later tasks read this XCom."""
         from saxml_gke.plan import plan_summary
@@ -57,4 +69,45 @@ with DAG(
         log.info("Plan:\n%s", json.dumps(plan_summary(spec), indent=2))
         return spec.to_dict()
 
-    plan()
+    planned = plan()
+    cluster = _step("ensure_cluster", "cluster:ensure_cluster")
+    bucket = _step("ensure_bucket", "storage:ensure_bucket")
+    node_pools = _step("ensure_tpu_node_pools", "node_pools:ensure_tpu_node_pools")
+    identity = _step("ensure_workload_identity", "identity:ensure_workload_identity", CLUSTER)
+    jobset = _step("install_jobset", "jobset:install_jobset", CLUSTER)
+    deploy = _step("deploy_saxml", "saxml:deploy_saxml", CLUSTER)
+    pods = PodsReadySensor(task_id="wait_for_pods")
+    address = _step("wait_for_http_address", "saxml:wait_for_http_address", CLUSTER)
+    publish = _step("publish_model", "saxml:publish_model", CLUSTER)
+    loaded = ModelLoadedSensor(task_id="wait_for_model_loaded")
+    smoke = _step("smoke_test", "saxml:smoke_test", CLUSTER)
+    report = StepOperator(
+        task_id="report",
+        step="saxml_gke.steps.report:report",
+        needs=(
+            "ensure_cluster",
+            "ensure_bucket",
+            "ensure_tpu_node_pools",
+            "ensure_workload_identity",
+            "install_jobset",
+            "deploy_saxml",
+            "wait_for_pods",
+            "wait_for_http_address",
+            "publish_model",
+            "wait_for_model_loaded",
+            "smoke_test",
+        ),
+        outlets=[SERVED_MODEL],
+    )
+    teardown = TeardownOperator(task_id="teardown").as_teardown(setups=planned)
+    # A normal task after the teardown: a teardown that failed or left something fails the run
+    # (and a work task that failed still counts, which on_failure_fail_dagrun would hide).
+    verify = _step("verify_teardown", "teardown:verify")
+
+    planned >> [cluster, bucket]
+    cluster >> node_pools
+    [cluster, bucket] >> identity
+    cluster >> jobset
+    [node_pools, identity, jobset] >> deploy >> [pods, address]
+    pods >> publish >> loaded >> smoke
+    [smoke, address] >> report >> teardown >> verify

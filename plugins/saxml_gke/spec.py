@@ -150,6 +150,16 @@ class SaxmlSpec:
 
 
 @dataclass(frozen=True)
+class WaitSpec:
+    """How every wait polls and when it gives up (seconds)."""
+
+    poll_seconds: float
+    operation_timeout: float
+    pods_timeout: float
+    model_load_timeout: float
+
+
+@dataclass(frozen=True)
 class DeploymentSpec:
     """Everything a run creates, named once. `to_dict`/`from_dict` carry it through XCom."""
 
@@ -160,6 +170,7 @@ class DeploymentSpec:
     identity: IdentitySpec
     storage: StorageSpec
     saxml: SaxmlSpec
+    waits: WaitSpec
     teardown: str
     ttl_hours: int
     expires_at: str | None
@@ -182,6 +193,7 @@ class DeploymentSpec:
             identity=IdentitySpec(**data["identity"]),
             storage=StorageSpec(**data["storage"]),
             saxml=SaxmlSpec(**saxml_data),
+            waits=WaitSpec(**data["waits"]),
             teardown=data["teardown"],
             ttl_hours=data["ttl_hours"],
             expires_at=data["expires_at"],
@@ -536,6 +548,12 @@ def _derive(
             ),
             jobset_version=params["jobset_version"],
             jobset_manifest_url=manifest_url,
+        ),
+        waits=WaitSpec(
+            poll_seconds=params["poll_seconds"],
+            operation_timeout=params["operation_timeout_minutes"] * 60,
+            pods_timeout=params["pods_timeout_minutes"] * 60,
+            model_load_timeout=params["model_load_timeout_minutes"] * 60,
         ),
         teardown=params["teardown"],
         ttl_hours=params["ttl_hours"],

@@ -1,0 +1,73 @@
+"""What every Google hook shares: the connection's endpoint overrides and error descriptions.
+
+`endpoint_overrides` in the `google_cloud_platform` connection's extras maps an API
+(`container`, `iam`, `cloudresourcemanager`, `storage`) to a base URL: a Private Service Connect
+endpoint on Google Cloud, or the local emulator. Without it, the clients use Google's endpoints.
+"""
+
+import json
+import re
+from typing import Any
+
+from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
+
+from saxml_gke.errors import ErrorKind, classify_http
+
+# A new service account is not usable as a policy member for a while (eventual consistency).
+_MEMBER_NOT_YET_PROPAGATED = re.compile(r"Service account \S+ does not exist")
+
+
+class GoogleApiHook(GoogleBaseHook):
+    """A GoogleBaseHook that honours the connection's `endpoint_overrides`."""
+
+    def endpoint_override(self, api: str) -> str | None:
+        overrides: Any = self._get_field("endpoint_overrides", None) or {}
+        if isinstance(overrides, str):
+            overrides = json.loads(overrides)
+        return overrides.get(api)
+
+
+def describe_google_error(error: Exception) -> tuple[ErrorKind, str] | None:
+    """Kind and message of an error from google-api-core, googleapiclient or google-auth."""
+    from google.api_core import exceptions as core
+    from google.auth.exceptions import TransportError
+    from googleapiclient.errors import HttpError
+
+    if isinstance(error, core.GoogleAPICallError) and error.code is not None:
+        status = _canonical_status(error)
+        return classify_http(
+            int(error.code), status, error.message
+        ), f"{error.code} {error.message}"
+    if isinstance(error, HttpError):
+        status, message = _http_error_details(error)
+        return classify_http(error.status_code, status, message), f"{error.status_code} {message}"
+    if isinstance(error, (TransportError, ConnectionError, TimeoutError)):
+        return ErrorKind.TRANSIENT, f"connection failed: {error}"
+    return None
+
+
+def describe_policy_error(error: Exception) -> tuple[ErrorKind, str] | None:
+    """As `describe_google_error`, but a member that does not exist *yet* is worth waiting for."""
+    described = describe_google_error(error)
+    if described and _MEMBER_NOT_YET_PROPAGATED.search(described[1]):
+        return ErrorKind.TRANSIENT, described[1]
+    return described
+
+
+def _canonical_status(error: Any) -> str:
+    grpc_code = getattr(error, "grpc_status_code", None)
+    if grpc_code is not None:
+        return str(grpc_code.name)
+    response = getattr(error, "response", None)
+    try:
+        return str(response.json()["error"]["status"])
+    except Exception:
+        return ""
+
+
+def _http_error_details(error: Any) -> tuple[str, str]:
+    try:
+        body = json.loads(error.content)["error"]
+        return str(body.get("status", "")), str(body.get("message", error.reason))
+    except Exception:
+        return "", str(error.reason)

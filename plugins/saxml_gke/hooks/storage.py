@@ -1,0 +1,91 @@
+"""Cloud Storage buckets through google-cloud-storage (the JSON API), with endpoint overrides."""
+
+from functools import cached_property
+from typing import Any
+
+from google.api_core import exceptions as core
+from google.cloud import storage
+
+from saxml_gke.hooks.google import GoogleApiHook, describe_google_error, describe_policy_error
+from saxml_gke.retry import with_retries
+
+
+class StorageHook(GoogleApiHook):
+    @cached_property
+    def client(self) -> storage.Client:
+        return storage.Client(
+            project=self.project_id,
+            credentials=self.get_credentials(),
+            client_options=self.get_client_options(self.endpoint_override("storage")),
+        )
+
+    def get_bucket(self, *, name: str) -> storage.Bucket | None:
+        """The bucket, None when it does not exist; 403 (someone else's) raises."""
+        try:
+            return self._call(f"get bucket {name}", lambda: self.client.get_bucket(name))
+        except core.NotFound:
+            return None
+
+    def create_bucket(
+        self, *, name: str, project_id: str, location: str, labels: dict[str, str]
+    ) -> storage.Bucket:
+        bucket = storage.Bucket(self.client, name=name)
+        bucket.labels = labels
+        bucket.iam_configuration.uniform_bucket_level_access_enabled = True
+        return self._call(
+            f"create bucket {name}",
+            lambda: self.client.create_bucket(bucket, project=project_id, location=location),
+        )
+
+    def delete_bucket(self, *, name: str) -> bool:
+        """Delete the bucket and its objects; whether it existed."""
+        bucket = self.get_bucket(name=name)
+        if bucket is None:
+            return False
+        for blob in self._call(f"list {name}", lambda: list(self.client.list_blobs(name))):
+            self._call(f"delete gs://{name}/{blob.name}", blob.delete)
+        try:
+            self._call(f"delete bucket {name}", bucket.delete)
+        except core.NotFound:
+            return False
+        return True
+
+    def add_binding(self, *, name: str, role: str, member: str) -> bool:
+        return self._edit_policy(name, role, member, add=True)
+
+    def remove_binding(self, *, name: str, role: str, member: str) -> bool:
+        return self._edit_policy(name, role, member, add=False)
+
+    def _edit_policy(self, name: str, role: str, member: str, *, add: bool) -> bool:
+        bucket = self.client.bucket(name)
+
+        def edit() -> bool:
+            policy = bucket.get_iam_policy(requested_policy_version=3)
+            binding = next((b for b in policy.bindings if b["role"] == role), None)
+            present = binding is not None and member in binding["members"]
+            if present == add:
+                return False
+            if add:
+                if binding is None:
+                    policy.bindings.append({"role": role, "members": {member}})
+                else:
+                    binding["members"].add(member)
+            else:
+                binding["members"].discard(member)
+                if not binding["members"]:
+                    policy.bindings.remove(binding)
+            bucket.set_iam_policy(policy)
+            return True
+
+        verb = "grant" if add else "revoke"
+        return with_retries(
+            edit, describe_policy_error, what=f"{verb} {role} on gs://{name} to {member}"
+        )
+
+    def _call(self, what: str, call: Any) -> Any:
+        def describe(error: Exception) -> Any:
+            if isinstance(error, (core.NotFound, core.Conflict)):
+                return None
+            return describe_google_error(error)
+
+        return with_retries(call, describe, what=what)

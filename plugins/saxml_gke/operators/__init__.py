@@ -1,0 +1,1 @@
+"""Thin operators: read the spec, run a step, defer its waits to the triggerer."""

@@ -1,0 +1,1 @@
+"""Custom sensors: pod readiness and model-load log lines, deferrable by default."""
