@@ -32,6 +32,20 @@ class IamHook(GoogleApiHook):
         request = self._iam.projects().serviceAccounts().get(name=_account(email))
         return self._execute_or_none(f"get service account {email}", request)
 
+    def list_service_accounts(self, *, project_id: str) -> list[dict[str, Any]]:
+        accounts, token = [], None
+        while True:
+            request = (
+                self._iam.projects()
+                .serviceAccounts()
+                .list(name=f"projects/{project_id}", pageToken=token)
+            )
+            page = self._execute("list service accounts", request)
+            accounts += page.get("accounts", [])
+            token = page.get("nextPageToken")
+            if not token:
+                return accounts
+
     def ensure_service_account(
         self, *, project_id: str, account_id: str, display_name: str, description: str
     ) -> tuple[dict[str, Any], bool]:

@@ -26,6 +26,11 @@ class StorageHook(GoogleApiHook):
         except core.NotFound:
             return None
 
+    def list_buckets(self, *, project_id: str) -> list[storage.Bucket]:
+        return self._call(
+            "list buckets", lambda: list(self.client.list_buckets(project=project_id))
+        )
+
     def create_bucket(
         self, *, name: str, project_id: str, location: str, labels: dict[str, str]
     ) -> storage.Bucket:

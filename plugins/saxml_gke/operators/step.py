@@ -23,6 +23,7 @@ class StepRunner:
     step: str  # "saxml_gke.steps.<module>:<function>", imported only when the task runs
     needs: tuple[str, ...]
     gcp_conn_id: str
+    spec: dict[str, Any] | None = None  # given directly, or read from the `plan` task
 
     def execute(self, context: Any) -> Result:
         ctx = self._context(context)
@@ -67,7 +68,7 @@ class StepRunner:
 
     def _context(self, context: Any) -> StepContext:
         ti = context["ti"]
-        spec = DeploymentSpec.from_dict(ti.xcom_pull(task_ids="plan"))
+        spec = DeploymentSpec.from_dict(self.spec or ti.xcom_pull(task_ids="plan"))
         upstream = {task_id: ti.xcom_pull(task_ids=task_id) for task_id in self.needs}
         return StepContext(
             spec=spec,
@@ -86,9 +87,11 @@ class StepOperator(StepRunner, BaseOperator):
         step: str,
         needs: Sequence[str] = (),
         gcp_conn_id: str = "google_cloud_default",
+        spec: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.step = step
         self.needs = tuple(needs)
         self.gcp_conn_id = gcp_conn_id
+        self.spec = spec

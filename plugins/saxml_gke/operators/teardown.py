@@ -15,7 +15,7 @@ class TeardownOperator(StepOperator):
         super().__init__(step="saxml_gke.steps.teardown:tear_down", **kwargs)
 
     def execute(self, context: Any) -> Result:
-        mode = context["params"]["teardown"]
+        mode = self._context(context).spec.teardown
         if mode == "never":
             raise AirflowSkipException("teardown=never: the deployment keeps running")
         if mode == "on_failure" and not self._run_failed(context):

@@ -1,11 +1,14 @@
 """ensure_cluster: the GKE Standard cluster with Workload Identity and its CPU pool."""
 
+import json
 import time
 from typing import Any
 
 from saxml_gke.errors import DeploymentError, ErrorKind, classify_operation_error
 from saxml_gke.gke_bodies import cluster_body, cluster_mismatches
 from saxml_gke.hooks.gke import GkeHook
+from saxml_gke.hooks.kube import KubeHook
+from saxml_gke.spec import DeploymentSpec
 from saxml_gke.steps.base import Result, StepContext, Wait, elapsed_since, now_iso
 
 
@@ -48,13 +51,32 @@ def cluster_settled(ctx: StepContext, result: Any, carry: dict[str, Any]) -> Res
     )
     assert cluster is not None
     ctx.log.info("Cluster %s is RUNNING at %s", spec.cluster.name, cluster["endpoint"])
+    ca_certificate = cluster["masterAuth"]["clusterCaCertificate"]  # base64 PEM
+    KubeHook(
+        endpoint=cluster["endpoint"], ca_certificate=ca_certificate, gcp_conn_id=ctx.gcp_conn_id
+    ).apply([spec_config_map(spec)])
     return {
         "name": spec.cluster.name,
         "endpoint": cluster["endpoint"],
-        "ca_certificate": cluster["masterAuth"]["clusterCaCertificate"],  # base64 PEM
+        "ca_certificate": ca_certificate,
         "version": cluster.get("currentMasterVersion", ""),
         "created": carry["created"],
         "operation": carry["operation"],
         "wait_seconds": elapsed_since(carry["started"]),
         "ready_at": now_iso(),
+    }
+
+
+SPEC_CONFIG_MAP = ("kube-system", "saxml-gke-deployment")
+
+
+def spec_config_map(spec: DeploymentSpec) -> dict[str, Any]:
+    """The spec, kept in the cluster, so the nightly teardown knows every name this
+    deployment used (bucket, service accounts, ...) without the run that created it."""
+    namespace, name = SPEC_CONFIG_MAP
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(spec.labels)},
+        "data": {"spec.json": json.dumps(spec.to_dict())},
     }
