@@ -18,7 +18,7 @@ $(INSTALLED): requirements.in constraints.txt
 	touch $@
 
 run: install
-	PYTHONPATH=plugins $(PY) -m saxml_gke plan --param project_id=saxml-rehearsal --param zone=us-west4-a
+	PYTHONPATH=plugins:. $(PY) scripts/run_deploy.py
 
 test: install
 	$(PY) -m ruff check .

@@ -24,10 +24,12 @@ class PollTrigger(BaseTrigger):
         deadline: float,
         description: str,
         resume: dict[str, Any],
+        first_delay: float = 0.0,
         state: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.resume = resume
+        self.first_delay = first_delay
         self.probe = probe
         self.arguments = arguments
         self.poll_seconds = poll_seconds
@@ -45,6 +47,7 @@ class PollTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "description": self.description,
                 "resume": self.resume,
+                "first_delay": self.first_delay,
                 "state": self.state,
             },
         )
@@ -60,6 +63,7 @@ class PollTrigger(BaseTrigger):
         probe = PROBES[self.probe]
         state = dict(self.state)
         last_progress = None
+        await asyncio.sleep(self.first_delay)
         while True:
             try:
                 poll = await asyncio.to_thread(probe, self.arguments, state)
