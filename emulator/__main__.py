@@ -28,6 +28,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     run.add_argument("--project-id", default=Settings.project_id)
     run.add_argument("--project-number", default="", help="default: derived from the id")
+    run.add_argument(
+        "--jobset-manifest",
+        type=Path,
+        default=Settings.jobset_manifest,
+        help="the JobSet release file served at the ready file's jobset_manifest_url",
+    )
     args = parser.parse_args(argv)
     try:
         settings = Settings(
@@ -37,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
             token_lifetime=args.token_lifetime,
             ready_file=args.ready_file,
             state_file=args.state_file,
+            jobset_manifest=args.jobset_manifest,
         )
     except ValueError as error:
         parser.error(str(error))

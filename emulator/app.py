@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator import saxml
 from emulator.core.clock import Clock
 from emulator.core.http import google_api_app
 from emulator.core.world import World
@@ -34,6 +35,7 @@ from emulator.gcp.resourcemanager import ResourceManagerService
 from emulator.gcp.roles import check_role_supported
 from emulator.gcp.storage import StorageService
 from emulator.kube.cluster import KubeCluster
+from emulator.kube.faults import kube_faults
 
 log = logging.getLogger("emulator")
 
@@ -49,6 +51,15 @@ OPERATOR_ROLES = (
 )
 # The APIs a client points at (the connection's `endpoint_overrides`), then the emulator's own.
 API_ENDPOINTS = ("container", "iam", "cloudresourcemanager", "storage")
+# JobSet's release manifest, served where the DAG downloads it from (a third-party file, read
+# from the shared reference next to the repository, never copied into it).
+JOBSET_VERSION = "v0.12.0"
+JOBSET_MANIFEST_PATH = f"/jobset/{JOBSET_VERSION}/manifests.yaml"
+DEFAULT_JOBSET_MANIFEST = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared/reference/jobset"
+    / f"{JOBSET_VERSION}-manifests.yaml"
+)
 
 
 class StateFileError(ValueError):
@@ -63,6 +74,7 @@ class Settings:
     token_lifetime: float = 3600.0
     ready_file: Path | None = None
     state_file: Path | None = None
+    jobset_manifest: Path = DEFAULT_JOBSET_MANIFEST
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0 or self.token_lifetime < 1:
@@ -88,6 +100,7 @@ class Emulator:
                     f"{state.get('format')}), not {project_id!r} (format {STATE_FORMAT})"
                 )
             number = state["project_number"]
+        self.settings = settings
         self.world = World(project_id, number, Clock(settings.time_scale))
         self.iam = IamService(self.world)
         self.resource_manager = ResourceManagerService(self.world)
@@ -105,6 +118,8 @@ class Emulator:
         )
         for service in services:
             self.world.add_service(service)
+        kube_faults(self.world)
+        saxml.register_faults(self.world.faults)
         self.world.authorizer = self.auth
         self._pristine = {n: copy.deepcopy(s.dump()) for n, s in self.world.services.items()}
         self.ports: dict[str, int] = {}
@@ -118,7 +133,8 @@ class Emulator:
             self.operator_key = PrivateKey.load(state["operator_key"])
             self.ports = dict(state["ports"])
             for name, service in self.world.services.items():
-                service.load(state["services"][name])
+                if name in state["services"]:  # a service newer than the file starts fresh
+                    service.load(state["services"][name])
 
     # -- the control API's operator --------------------------------------------------------
 
@@ -169,6 +185,7 @@ class Emulator:
             "oauth2": google_api_app(self.world, self.auth.routes()),
             "control": control_app(self),
         }
+        apps["control"].add_routes([web.get(JOBSET_MANIFEST_PATH, self._jobset_manifest)])
         for name, app in apps.items():
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
@@ -178,6 +195,15 @@ class Emulator:
             self.endpoints[name] = f"http://127.0.0.1:{self.ports[name]}"
         self.auth.token_uri = self.token_uri
         await self.gke.start()
+
+    async def _jobset_manifest(self, request: web.Request) -> web.Response:
+        """The JobSet release file, read at each request, as GitHub serves release assets."""
+        path = self.settings.jobset_manifest
+        try:
+            content = path.read_bytes()
+        except OSError as error:
+            raise web.HTTPNotFound(text=f"JobSet manifest unavailable: {error}") from None
+        return web.Response(body=content, content_type="application/octet-stream")
 
     async def stop(self) -> None:
         for runner in reversed(self._runners):
@@ -198,6 +224,7 @@ class Emulator:
             "service_account_email": self.operator_key.email,
             "service_account_key_file": str(key_path),
             "endpoints": self.endpoints,
+            "jobset_manifest_url": self.endpoints["control"] + JOBSET_MANIFEST_PATH,
             "time_scale": self.world.clock.time_scale,
             "airflow_connection": {
                 "conn_type": "google_cloud_platform",

@@ -8,6 +8,7 @@ resource and of its ancestors (bucket, service account, project).
 """
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -89,8 +90,7 @@ class AuthService:
 
     async def authorize(self, request: web.Request, permission: str, resource: str) -> str:
         email = self.authenticate(request)
-        member = f"serviceAccount:{email}"
-        if any(policy.grants(member, permission) for policy in self._policies(resource)):
+        if granted(self.world, [f"serviceAccount:{email}"], permission, resource):
             return email
         raise permission_denied(
             f"Permission '{permission}' denied on resource '{resource}' (or it may not exist)."
@@ -155,14 +155,6 @@ class AuthService:
             )
         return email
 
-    def _policies(self, resource: str) -> list[Policy]:
-        return [
-            policy
-            for service in self.world.services.values()
-            if isinstance(service, PolicySource)
-            for policy in service.policies_for(resource)
-        ]
-
     def resources(self) -> list[Resource]:
         return []
 
@@ -180,6 +172,18 @@ class AuthService:
         self.tokens = {
             key: AccessToken(email, expires) for key, (email, expires) in state["tokens"].items()
         }
+
+
+def granted(world: World, members: Sequence[str], permission: str, resource: str) -> bool:
+    """Whether a role bound to any of `members` (one caller's aliases) grants `permission`, in
+    the policies of `resource` and its ancestors as they are now."""
+    return any(
+        policy.grants(member, permission)
+        for service in world.services.values()
+        if isinstance(service, PolicySource)
+        for policy in service.policies_for(resource)
+        for member in members
+    )
 
 
 def _oauth_error(error: str, description: str) -> web.Response:

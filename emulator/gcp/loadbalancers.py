@@ -6,6 +6,8 @@ exists, the rule and its address stay (a leak, as on GCP). Each rule holds a dis
 address (127.0.0.2, 127.0.0.3, ...; Linux routes all of 127.0.0.0/8 to `lo`) with a real TCP
 listener on each Service port, forwarding every connection to a ready backend pod that the
 owning cluster resolves. Once that cluster is gone, nothing listens: connections are refused.
+The `lb-address-never-assigned` scenario uses up the region's address quota: new rules are
+refused (existing ones keep working), so a new LoadBalancer Service never gets an address.
 """
 
 import asyncio
@@ -37,6 +39,10 @@ class ForwardingRule:
     created: float = 0.0
 
 
+class AddressQuotaExceeded(Exception):
+    """Compute Engine refused a new forwarding rule: the region has no address quota left."""
+
+
 class LoadBalancers:
     """The `compute` service: forwarding rules, their addresses and their listeners."""
 
@@ -45,8 +51,12 @@ class LoadBalancers:
     def __init__(self, world: World) -> None:
         self.world = world
         self.rules: dict[str, ForwardingRule] = {}
+        self.addresses_exhausted = False
         self._backends: dict[str, Backend] = {}
         self._listeners: dict[str, list[asyncio.Server]] = {}
+        world.faults.register_scenario(
+            "lb-address-never-assigned", self._exhaust_addresses, self._restore_addresses
+        )
 
     def rule_path(self, rule: ForwardingRule) -> str:
         return f"projects/{self.world.project_id}/regions/{rule.region}/forwardingRules/{rule.name}"
@@ -65,9 +75,16 @@ class LoadBalancers:
     ) -> ForwardingRule:
         """Create or update a rule and (re)start its listeners, forwarding through `backend`.
 
-        Raises OSError when a port cannot be bound (e.g. a port below 1024 without privilege).
+        Raises OSError when a port cannot be bound (e.g. a port below 1024 without privilege),
+        AddressQuotaExceeded when a new rule gets no address.
         """
         rule = self.rules.get(name)
+        if rule is None and self.addresses_exhausted:
+            in_use = sum(1 for r in self.rules.values() if r.region == region)
+            raise AddressQuotaExceeded(
+                "googleapi: Error 403: QUOTA_EXCEEDED - Quota 'IN_USE_ADDRESSES' exceeded.  "
+                f"Limit: {float(in_use)} in region {region}., quotaExceeded"
+            )
         if rule is None:
             rule = ForwardingRule(
                 name=name,
@@ -116,6 +133,13 @@ class LoadBalancers:
     async def stop(self) -> None:
         """The emulator stops: every listener closes (the rules are saved with the state)."""
         self._close_all()
+
+    def _exhaust_addresses(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.addresses_exhausted = True
+        return {"addresses_exhausted": True}
+
+    def _restore_addresses(self) -> None:
+        self.addresses_exhausted = False
 
     def resources(self) -> list[Resource]:
         return [

@@ -44,6 +44,7 @@ class KubeCluster:
     def __init__(self, world: World, name: str, location: str, version: str) -> None:
         from emulator.kube.apiserver import ApiServer
         from emulator.kube.controllers import CONTROLLERS
+        from emulator.kube.images import register_images
         from emulator.kube.kubelet import Kubelet
         from emulator.kube.nodes import NodeManager
         from emulator.kube.scheduler import Scheduler
@@ -58,6 +59,7 @@ class KubeCluster:
         self.nodes = NodeManager(self)
         self.scheduler = Scheduler(self)
         self.kubelet = Kubelet(self)
+        register_images(self)
         self.controllers = [controller(self) for controller in CONTROLLERS]
         self._tasks: list[asyncio.Task[Any]] = []
 

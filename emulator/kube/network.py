@@ -4,10 +4,14 @@ Pods are not processes here, but some containers serve real traffic (sax-http's 
 model server's gRPC): the kubelet starts such a container's server on an ephemeral loopback
 port and registers it, so the service proxy and LoadBalancer listeners can forward real bytes
 to "pod IP:containerPort". Addresses in object status stay the cluster's own (10.x), as on GKE.
+A container that serves admission webhooks also registers its handlers per path there, which
+the API server calls in-process (`emulator.kube.webhooks`).
 """
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -17,6 +21,7 @@ class ClusterNetwork:
     node_cidr: str = "10.128.0.0/20"
     _listeners: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
     _allocated: dict[str, set[str]] = field(default_factory=dict)
+    _admission: dict[tuple[str, int], Mapping[str, Any]] = field(default_factory=dict)
 
     def allocate(self, cidr: str) -> str:
         """The next free address of a range (pod, service or node)."""
@@ -52,10 +57,18 @@ class ClusterNetwork:
     def unregister_listener(self, pod_ip: str, port: int) -> None:
         """One port stops listening (hostNetwork pods share their node's IP)."""
         self._listeners.pop((pod_ip, port), None)
+        self._admission.pop((pod_ip, port), None)
 
     def unregister_pod(self, pod_ip: str) -> None:
         for key in [key for key in self._listeners if key[0] == pod_ip]:
-            del self._listeners[key]
+            self.unregister_listener(*key)
+
+    def register_admission(self, pod_ip: str, port: int, handlers: Mapping[str, Any]) -> None:
+        """The listener of pod_ip:port answers admission reviews: a handler per URL path."""
+        self._admission[(pod_ip, port)] = handlers
+
+    def admission_handlers(self, pod_ip: str, port: int) -> Mapping[str, Any] | None:
+        return self._admission.get((pod_ip, port))
 
     def resolve(self, pod_ip: str, port: int) -> tuple[str, int] | None:
         """Where to connect for pod_ip:port; None when nothing listens there (refused)."""

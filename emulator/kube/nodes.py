@@ -5,6 +5,11 @@ node range, a /24 pod range, and capacity minus GKE's system reservations as all
 A Node that disappears takes its kubelet with it: nothing will ever update its pods again, so
 they are failed here as the pod garbage collector does (phase Failed, a `DisruptionTarget`
 condition), which is what makes ReplicaSets, Jobs and JobSets replace them.
+
+A VM can also fail while its Node stays (`fail`, the `fail-node` scenario): its kubelet and
+everything it ran stop at once, and the node lifecycle controller notices the missing
+heartbeats (`emulator.kube.controllers.nodelifecycle`). GKE's auto-repair recreates such a VM
+(`repair`): the Node goes, with its pods, and registers again.
 """
 
 import uuid
@@ -47,9 +52,38 @@ class NodeManager:
         self.cluster = cluster
         self._nodes = cluster.store.types.by_kind("v1", "Node")
         self._pods = cluster.store.types.by_kind("v1", "Pod")
+        self._specs: dict[str, NodeSpec] = {}
+        # Failed VMs: node name -> (when it failed, when auto-repair recreates it or None), in
+        # wall seconds; in memory (a restart of the emulator brings every VM back).
+        self.down: dict[str, tuple[float, float | None]] = {}
+
+    def fail(self, name: str, repair_after: float | None) -> None:
+        """The VM stops answering (a host failure); `repair_after` modelled seconds later, GKE's
+        auto-repair recreates it (None: only `repair` brings it back)."""
+        if name not in self._specs:
+            raise KeyError(f"node {name} does not exist")
+        clock = self.cluster.world.clock
+        now = clock.now()
+        repair_at = None if repair_after is None else now + clock.scaled(repair_after)
+        self.down[name] = (now, repair_at)
+        self.cluster.kubelet.sync()  # its pods stop with it, reporting nothing
+        self.cluster.store.wake()  # the node lifecycle controller starts counting
+
+    def repair(self, name: str) -> None:
+        """Recreate a failed VM: its Node goes (its pods fail, as the pod GC fails them), then
+        registers again, healthy and empty."""
+        if self.down.pop(name, None) is None:
+            return
+        store = self.cluster.store
+        node = store.find(self._nodes, "", name)
+        if node is not None:
+            self._remove(node)
+        store.create(self._nodes, self._node_object(self._specs[name]))
 
     def sync(self, nodes: Sequence["NodeSpec"]) -> None:
         """Register new VMs, forget removed ones (failing their pods); others stay as they are."""
+        self._specs = {spec.name: spec for spec in nodes}
+        self.down = {name: due for name, due in self.down.items() if name in self._specs}
         store = self.cluster.store
         existing = {node["metadata"]["name"]: node for node in store.list_objects(self._nodes)}
         for node in existing.values():

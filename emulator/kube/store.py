@@ -268,6 +268,11 @@ class Store:
         finally:
             self._watchers.discard(queue)
 
+    def wake(self) -> None:
+        """Wake the sleeping controllers without a write: something they watch changed outside
+        the store (a VM stopped answering)."""
+        self._changed.set()
+
     async def wait_for_change(self, timeout: float) -> None:
         """Controllers sleep here: woken by any write, or after `timeout` wall seconds.
 

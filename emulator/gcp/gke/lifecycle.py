@@ -14,7 +14,7 @@ from emulator.core.world import World
 from emulator.gcp.gke import versions
 from emulator.gcp.gke.capacity import stockout_message
 from emulator.gcp.gke.certificates import ClusterAuthority
-from emulator.gcp.gke.endpoint import ClusterEndpoint, ControlPlaneFactory
+from emulator.gcp.gke.endpoint import ClusterEndpoint, ControlPlane, ControlPlaneFactory
 from emulator.gcp.gke.nodes import node_names
 from emulator.gcp.gke.operations import (
     PENDING_SECONDS,
@@ -85,6 +85,9 @@ class Provisioner:
     def dump_control_planes(self) -> dict[str, dict[str, Any]]:
         running = {path: e.control_plane.dump() for path, e in self._endpoints.items()}
         return {**self._saved_control_planes, **running}
+
+    def control_planes(self) -> list[ControlPlane]:
+        return [endpoint.control_plane for endpoint in self._endpoints.values()]
 
     def load_control_planes(self, states: dict[str, dict[str, Any]]) -> None:
         self._saved_control_planes = dict(states)

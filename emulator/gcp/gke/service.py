@@ -18,7 +18,7 @@ from emulator.core.errors import already_exists, failed_precondition
 from emulator.core.world import Resource, World
 from emulator.gcp.gke import defaults, names, operations, validation, versions
 from emulator.gcp.gke.billing import ChipUsage
-from emulator.gcp.gke.endpoint import ControlPlaneFactory, VersionOnlyControlPlane
+from emulator.gcp.gke.endpoint import ControlPlane, ControlPlaneFactory, VersionOnlyControlPlane
 from emulator.gcp.gke.lifecycle import Provisioner
 from emulator.gcp.gke.operations import OperationType
 from emulator.gcp.gke.routes import gke_routes
@@ -105,6 +105,15 @@ class GkeService:
             for record in self.state.clusters.values()
             if (pool := record.cluster.workload_identity_config.workload_pool)
         }
+
+    def cluster_workload_pool(self, location: str, name: str) -> str:
+        """The Workload Identity pool of a cluster of the project ("" without one or no cluster)."""
+        record = self.state.clusters.get((self.world.project_id, location, name))
+        return record.cluster.workload_identity_config.workload_pool if record else ""
+
+    def control_planes(self) -> list[ControlPlane]:
+        """What serves behind each running cluster endpoint."""
+        return self._provisioner.control_planes()
 
     def billing(self) -> list[dict[str, Any]]:
         return self.state.ledger.report(self.world.clock.now(), self.world.clock.time_scale)

@@ -200,6 +200,11 @@ class ObjectApi:
             )
         return bucket
 
+    def write(self, bucket: Bucket, name: str, data: bytes, content_type: str) -> StoredObject:
+        """A new generation of an object, as a client's upload that was already authorized
+        stores it (pods' client libraries, through `emulator.kube.workload_identity`)."""
+        return self._commit(bucket, {"name": name, "contentType": content_type}, data, {})
+
     def _commit(
         self, bucket: Bucket, metadata: dict[str, Any], data: bytes, preconditions: Any
     ) -> StoredObject:

@@ -1,8 +1,9 @@
 """Admission, and what the API server's own controllers do right after a write.
 
 Every write passes the same chain, whoever sends it: defaults and registry strategies, then the
-admission hooks (`ApiServer.admission`, which part 3 fills with the webhooks it emulates; each
-may mutate the object or raise a `KubeApiError` to reject it), then validation. After a write,
+built-in admission hooks (`ApiServer.admission`; each may mutate the object or raise a
+`KubeApiError` to reject it) and the mutating admission webhooks, then validation, then the
+validating admission webhooks (`emulator.kube.webhooks`). After a write,
 CRDs are registered as served types (and removed once deleted, after their custom resources),
 and a new namespace gets its `default` ServiceAccount.
 """
@@ -14,6 +15,7 @@ from emulator.kube.apiserver.defaults import Defaulter
 from emulator.kube.apiserver.validation import Validator
 from emulator.kube.resources import ResourceType, crd_resource_types
 from emulator.kube.store import Obj
+from emulator.kube.webhooks import AdmissionWebhooks
 
 if TYPE_CHECKING:
     from emulator.kube.cluster import KubeCluster
@@ -38,6 +40,7 @@ class Admission:
         self.hooks = hooks
         self.defaulter = Defaulter(cluster.store, cluster.network)
         self.validator = Validator(cluster.version)
+        self.webhooks = AdmissionWebhooks(cluster.store, cluster.network)
 
     def crd_of(self, rtype: ResourceType) -> Mapping[str, Any] | None:
         if rtype.crd is None:
@@ -59,12 +62,15 @@ class Admission:
         obj: Obj,
         old: Obj | None,
         field_validation: str,
+        subresource: str = "",
     ) -> tuple[Obj, list[str]]:
         """The object as it will be stored, and warnings; raises what the server would answer."""
         self.default(operation, rtype, obj, old)
         for hook in self.hooks:
             obj = await hook(operation, rtype, obj, old)
+        obj = await self.webhooks.mutate(operation, rtype, obj, old, subresource)
         warnings = self.validator.check(rtype, obj, old, self.crd_of(rtype), field_validation)
+        await self.webhooks.validate(operation, rtype, obj, old, subresource)
         return obj, warnings
 
     # After writes

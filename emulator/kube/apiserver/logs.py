@@ -1,6 +1,7 @@
 """The pod `log` subresource: the kubelet's lines, selected and formatted as `kubectl logs` gets
 them (`container`, `tailLines`, `sinceSeconds`, `sinceTime`, `timestamps`, `previous`,
-`limitBytes`), or streamed while the container runs (`follow`)."""
+`limitBytes`), or streamed while the container runs (`follow`). A read fails as on GKE when
+the API server cannot reach the node's kubelet (the `pod-log-errors` scenario)."""
 
 import asyncio
 import contextlib
@@ -11,7 +12,10 @@ from aiohttp import web
 
 from emulator.kube.apiserver.reads import feed
 from emulator.kube.apiserver.timestamps import parse_rfc3339, rfc3339_nano
-from emulator.kube.errors import KubeApiError, bad_request, invalid
+from emulator.kube.errors import KubeApiError, bad_request, internal_error, invalid
+from emulator.kube.faults import LOG_READS
+from emulator.kube.kubelet.logs import chosen_container
+from emulator.kube.nodes import KUBELET_PORT
 
 if TYPE_CHECKING:
     from emulator.kube.cluster import KubeCluster
@@ -74,6 +78,8 @@ async def pod_log(
     options = LogOptions(name, request.query, cluster.world.clock.now())
     kubelet = cluster.kubelet
     everything = kubelet.logs(namespace, name, options.container, options.previous)
+    if cluster.world.faults.take(LOG_READS) is not None:
+        raise _kubelet_unreachable(cluster, namespace, name, options.container)
     budget = options.limit_bytes
     chunks = []
     for line in options.select(everything):
@@ -114,6 +120,19 @@ async def pod_log(
     with contextlib.suppress(ConnectionResetError):
         await response.write_eof()
     return response
+
+
+def _kubelet_unreachable(
+    cluster: "KubeCluster", namespace: str, name: str, container: str | None
+) -> KubeApiError:
+    """What the API server answers when its tunnel to the node's kubelet is down (GKE's
+    konnectivity agents): the `pod-log-errors` scenario."""
+    store = cluster.store
+    pod = store.get(store.types.by_kind("v1", "Pod"), namespace, name)
+    host = (pod.get("status") or {}).get("hostIP", "")
+    chosen = chosen_container(pod, container)
+    url = f"https://{host}:{KUBELET_PORT}/containerLogs/{namespace}/{name}/{chosen}"
+    return internal_error(f'Get "{url}": No agent available')
 
 
 def _microseconds(instant: float) -> int:

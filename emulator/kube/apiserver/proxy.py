@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
+from emulator.kube.controllers.endpoints import ready_endpoints
 from emulator.kube.errors import service_unavailable
 
 if TYPE_CHECKING:
@@ -55,14 +56,8 @@ async def service_proxy(
     service_port = _service_port(service, port)
     if service_port is None:
         raise unavailable
-    endpoints = store.find(store.types.by_kind("v1", "Endpoints"), namespace, name) or {}
-    candidates = [
-        (address["ip"], endpoint_port["port"])
-        for subset in endpoints.get("subsets") or []
-        for endpoint_port in subset.get("ports") or []
-        if endpoint_port.get("name", "") == service_port.get("name", "")
-        for address in subset.get("addresses") or []
-    ]
+    endpoints = store.find(store.types.by_kind("v1", "Endpoints"), namespace, name)
+    candidates = ready_endpoints(endpoints, service_port)
     if not candidates:
         raise unavailable
     address, target_port = random.choice(candidates)

@@ -6,6 +6,7 @@ GKE names them (`container.pods.list`, `container.deployments.updateScale`,
 401, without the permission 403, each a Kubernetes `Status`.
 """
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from emulator.kube.apiserver.writes import (
     Written,
 )
 from emulator.kube.errors import KubeApiError, bad_request, invalid, method_not_allowed
+from emulator.kube.faults import api_method
 from emulator.kube.resources import ResourceType
 
 if TYPE_CHECKING:
@@ -52,6 +54,16 @@ _SUBRESOURCE_ACTIONS = {
     ("scale", "update"): "updateScale",
 }
 _FIELD_VALIDATION = ("", "Ignore", "Warn", "Strict")
+_ERROR_REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    429: "TooManyRequests",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
 
 
 def permission(rtype: ResourceType, verb: str, subresource: str) -> str:
@@ -193,7 +205,20 @@ class ApiServer:
         target = parse_target(types, group, version, rest, request.path.endswith("/"))
         verb = _verb(request, target)
         await self._authorize(request, (target, verb))
+        await self._injected_fault(target, verb)
         return await self._handle(request, target, verb)
+
+    async def _injected_fault(self, target: Target, verb: str) -> None:
+        """An injected method fault on `kubernetes.<verb>.<resource>` (`kube-api-errors`)."""
+        resource = target.rtype.plural + (f"/{target.subresource}" if target.subresource else "")
+        world = self.cluster.world
+        fault = world.faults.take(api_method(verb, resource))
+        if fault is None:
+            return
+        await asyncio.sleep(world.clock.scaled(fault.delay))
+        if fault.status is not None:
+            reason = _ERROR_REASONS.get(fault.status, "InternalError")
+            raise KubeApiError(fault.status, reason, fault.message)
 
     async def _authorize(self, request: web.Request, action: tuple[Target, str] | None) -> None:
         world = self.cluster.world

@@ -168,7 +168,7 @@ class Writer:
                 if "status" in old:
                     obj["status"] = copy.deepcopy(old["status"])
         obj, warnings = await self.admission.admit(
-            "UPDATE", rtype, obj, old, options.field_validation
+            "UPDATE", rtype, obj, old, options.field_validation, subresource
         )
         if subresource != "status":
             managed_fields.record_update(
@@ -258,7 +258,7 @@ class Writer:
                     continue
             merged = managed_fields.apply(live, config, self.shape(rtype), request, options.force)
             obj, warnings = await self.admission.admit(
-                "UPDATE", rtype, merged, live, options.field_validation
+                "UPDATE", rtype, merged, live, options.field_validation, subresource
             )
             managed_fields.keep_times_of_noop(obj, live)
             obj["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]

@@ -4,6 +4,7 @@ from emulator.kube.controllers.deployment import DeploymentController
 from emulator.kube.controllers.endpoints import EndpointsController
 from emulator.kube.controllers.job import JobController
 from emulator.kube.controllers.jobset import JobSetController
+from emulator.kube.controllers.nodelifecycle import NodeLifecycleController
 from emulator.kube.controllers.replicaset import ReplicaSetController
 from emulator.kube.controllers.service_lb import ServiceLoadBalancerController
 
@@ -14,6 +15,7 @@ CONTROLLERS = [
     JobSetController,
     EndpointsController,
     ServiceLoadBalancerController,
+    NodeLifecycleController,
 ]
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "EndpointsController",
     "JobController",
     "JobSetController",
+    "NodeLifecycleController",
     "ReplicaSetController",
     "ServiceLoadBalancerController",
 ]

@@ -3,6 +3,7 @@ Endpoints object of the same name listing its pods' IPs, ready ones as `addresse
 as `notReadyAddresses` (all ready when the Service publishes not-ready addresses), grouped into
 subsets by the ports each pod resolves the Service's target ports to."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from emulator.kube.controllers import pods
@@ -79,6 +80,20 @@ def endpoint_subsets(service: Obj, candidates: list[Obj]) -> list[dict[str, Any]
             entry["ports"] = subset["ports"]
         subsets.append(entry)
     return subsets
+
+
+def ready_endpoints(
+    endpoints: Mapping[str, Any] | None, service_port: Mapping[str, Any]
+) -> list[tuple[str, int]]:
+    """(pod IP, port) of each ready address behind one port of a Service, as kube-proxy and
+    the API server's proxy pick from its Endpoints (matched by the port's name)."""
+    return [
+        (address["ip"], int(endpoint_port["port"]))
+        for subset in (endpoints or {}).get("subsets") or []
+        for endpoint_port in subset.get("ports") or []
+        if endpoint_port.get("name", "") == service_port.get("name", "")
+        for address in subset.get("addresses") or []
+    ]
 
 
 class EndpointsController(Controller):

@@ -5,12 +5,13 @@ and annotated with the JobSet's keys down to their pods, behind a headless Servi
 the subdomain so every pod has a stable DNS name. A failed child Job applies the failure policy:
 by default the whole JobSet restarts (every child Job is deleted and recreated with the next
 `restart-attempt`) until `maxRestarts` is used up. It runs only while JobSet's controller manager
-does; `active()` says when (the workloads part narrows it to the controller Deployment being
-Available), and the manager's admission webhooks answer exactly then.
+does: while its Deployment (`jobset-system/jobset-controller-manager`, from the release
+manifest) is Available. The manager's pod also serves JobSet's admission webhooks
+(`emulator.kube.images.jobset`).
 """
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emulator.kube.controllers import jobset_api as api
 from emulator.kube.controllers.base import (
@@ -21,13 +22,8 @@ from emulator.kube.controllers.base import (
     find_condition,
     parse_timestamp,
 )
-from emulator.kube.controllers.jobset_webhooks import JobSetWebhooks
 from emulator.kube.errors import KubeApiError
-from emulator.kube.resources import ResourceType
 from emulator.kube.store import Obj
-
-if TYPE_CHECKING:
-    from emulator.kube.cluster import KubeCluster
 
 
 class ChildJobs:
@@ -57,25 +53,17 @@ class ChildJobs:
 class JobSetController(Controller):
     source = "jobset"
 
-    def __init__(self, cluster: "KubeCluster") -> None:
-        super().__init__(cluster)
-        self.webhooks = JobSetWebhooks(cluster)
-        cluster.api_server.admission.append(self.admit)
-
     def active(self) -> bool:
-        """Whether JobSet's controller manager runs: while the JobSet CRD is installed."""
+        """Whether JobSet's controller manager runs: its Deployment is Available (and the CRD
+        it reconciles is installed)."""
         try:
             self.store.types.by_kind(api.API_VERSION, "JobSet")
         except KubeApiError:
             return False
-        return True
-
-    async def admit(self, operation: str, rtype: ResourceType, obj: Obj, old: Obj | None) -> Obj:
-        """The manager's webhooks, on the API server's admission chain: they answer only while
-        the manager runs."""
-        if not self.active():
-            return obj
-        return await self.webhooks.admit(operation, rtype, obj, old)
+        manager = self.store.find(
+            self.rtype("apps/v1", "Deployment"), api.MANAGER_NAMESPACE, api.MANAGER_DEPLOYMENT
+        )
+        return manager is not None and condition_true(manager, "Available")
 
     async def reconcile(self) -> float | None:
         if not self.active():

@@ -8,6 +8,9 @@ from typing import Any
 API_VERSION = "jobset.x-k8s.io/v1alpha2"
 CRD_NAME = "jobsets.jobset.x-k8s.io"
 CONTROLLER_NAME = "jobset.sigs.k8s.io/jobset-controller"  # the built-in spec.managedBy
+# The release manifest's controller manager (its Deployment and the namespace it runs in).
+MANAGER_NAMESPACE = "jobset-system"
+MANAGER_DEPLOYMENT = "jobset-controller-manager"
 
 JOBSET_NAME = "jobset.sigs.k8s.io/jobset-name"
 JOBSET_UID = "jobset.sigs.k8s.io/jobset-uid"

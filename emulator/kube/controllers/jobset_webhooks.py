@@ -12,22 +12,19 @@
   scheduled, with a nodeSelector pinning it to the leader's domain. Until then its creation is
   rejected, and the Job controller retries.
 
-They answer on the API server's admission chain while JobSet's controller manager runs (see
-`JobSetController.admit`).
+JobSet's controller manager serves them (`emulator.kube.images.jobset`), under the paths its
+webhook configurations name; the API server calls them as it calls any webhook
+(`emulator.kube.webhooks`), so they answer only while a manager pod serves them.
 """
 
 import copy
 import re
-from typing import TYPE_CHECKING
 
 from emulator.kube.controllers import jobset_api as api
 from emulator.kube.controllers.job import COMPLETION_INDEX
-from emulator.kube.errors import KubeApiError
 from emulator.kube.resources import ResourceType
-from emulator.kube.store import Obj
-
-if TYPE_CHECKING:
-    from emulator.kube.cluster import KubeCluster
+from emulator.kube.store import Obj, Store
+from emulator.kube.webhooks import AdmissionDenied, AdmissionHandler
 
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS_1035_FORMAT = (
@@ -35,13 +32,6 @@ _DNS_1035_FORMAT = (
     "an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
     "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
 )
-
-
-def denied(webhook: str, message: str) -> KubeApiError:
-    """How the API server reports a controller-runtime webhook's denial."""
-    return KubeApiError(
-        403, "Forbidden", f'admission webhook "{webhook}" denied the request: {message}'
-    )
 
 
 def default_jobset(jobset: Obj) -> Obj:
@@ -97,25 +87,40 @@ def _dns_1035_errors(value: str, too_long: str) -> list[str]:
 
 
 class JobSetWebhooks:
-    def __init__(self, cluster: "KubeCluster") -> None:
-        self.store = cluster.store
+    """The manager's webhook handlers, by the path each webhook configuration calls."""
 
-    async def admit(self, operation: str, rtype: ResourceType, obj: Obj, old: Obj | None) -> Obj:
-        """The admission callable the API server runs for every write."""
-        if rtype.api_version == api.API_VERSION and rtype.kind == "JobSet":
-            if operation == "CREATE":
-                obj = default_jobset(obj)
-            if operation in ("CREATE", "UPDATE") and (errors := jobset_errors(obj, old)):
-                raise denied("vjobset.kb.io", "\n".join(errors))
-            return obj
-        labels = obj.get("metadata", {}).get("labels") or {}
-        if (
-            (rtype.group, rtype.kind) == ("", "Pod")
-            and operation == "CREATE"
-            and (api.JOBSET_NAME in labels)
-        ):
-            obj = self._mutate_pod(obj)
-            self._validate_pod(obj)
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def handlers(self) -> dict[str, AdmissionHandler]:
+        return {
+            "/mutate-jobset-x-k8s-io-v1alpha2-jobset": self.mutate_jobset,
+            "/validate-jobset-x-k8s-io-v1alpha2-jobset": self.validate_jobset,
+            "/mutate--v1-pod": self.mutate_pod,
+            "/validate--v1-pod": self.validate_pod,
+        }
+
+    async def mutate_jobset(
+        self, operation: str, rtype: ResourceType, obj: Obj, old: Obj | None
+    ) -> Obj:
+        return default_jobset(obj) if operation == "CREATE" else obj
+
+    async def validate_jobset(
+        self, operation: str, rtype: ResourceType, obj: Obj, old: Obj | None
+    ) -> Obj:
+        if errors := jobset_errors(obj, old):
+            raise AdmissionDenied("\n".join(errors))
+        return obj
+
+    async def mutate_pod(
+        self, operation: str, rtype: ResourceType, obj: Obj, old: Obj | None
+    ) -> Obj:
+        return self._mutate_pod(obj)
+
+    async def validate_pod(
+        self, operation: str, rtype: ResourceType, obj: Obj, old: Obj | None
+    ) -> Obj:
+        self._validate_pod(obj)
         return obj
 
     def _mutate_pod(self, pod: Obj) -> Obj:
@@ -151,19 +156,17 @@ class JobSetWebhooks:
             return
         selector = pod["spec"].get("nodeSelector")
         if not selector:
-            raise denied("vpod.kb.io", "follower pod node selector not set")
+            raise AdmissionDenied("follower pod node selector not set")
         if topology not in selector:
-            raise denied(
-                "vpod.kb.io",
+            raise AdmissionDenied(
                 "follower pod node selector for topology domain not found. missing selector: "
-                f"{topology}",
+                f"{topology}"
             )
         leader = self._leader(pod)
         if leader is None or not leader["spec"].get("nodeName"):
-            raise denied(
-                "vpod.kb.io",
+            raise AdmissionDenied(
                 "leader pod not yet scheduled, not creating follower pod. this is an expected, "
-                "transient error",
+                "transient error"
             )
 
     def _leader(self, pod: Obj) -> Obj | None:
@@ -191,7 +194,7 @@ class JobSetWebhooks:
         )
         domain = (node["metadata"].get("labels") or {}).get(topology)
         if domain is None:
-            raise denied("mpod.kb.io", f"node does not have topology label: {topology}")
+            raise AdmissionDenied(f"node does not have topology label: {topology}")
         return domain
 
 

@@ -12,8 +12,9 @@ balancer annotation makes the rule INTERNAL instead of EXTERNAL.
 import random
 from typing import TYPE_CHECKING
 
-from emulator.gcp.loadbalancers import Backend, compute_service
+from emulator.gcp.loadbalancers import AddressQuotaExceeded, Backend, compute_service
 from emulator.kube.controllers.base import Controller, min_requeue
+from emulator.kube.controllers.endpoints import ready_endpoints
 from emulator.kube.store import Obj
 
 if TYPE_CHECKING:
@@ -111,6 +112,15 @@ class ServiceLoadBalancerController(Controller):
                     service["metadata"]["namespace"], service["metadata"]["name"]
                 ),
             )
+        except AddressQuotaExceeded as error:
+            service_name = f"{service['metadata']['namespace']}/{service['metadata']['name']}"
+            self.failed(
+                service,
+                "SyncLoadBalancerFailed",
+                "Error syncing load balancer: failed to ensure load balancer: failed to create "
+                f"forwarding rule for load balancer ({name}({service_name})): {error}",
+            )
+            return None
         except OSError as error:
             self.failed(
                 service,
@@ -161,22 +171,11 @@ class ServiceLoadBalancerController(Controller):
             )
             if service_port is None:
                 return None
-            targets = []
-            for subset in endpoints.get("subsets") or []:
-                endpoint_port = next(
-                    (
-                        p
-                        for p in subset.get("ports") or []
-                        if p.get("name", "") == service_port.get("name", "")
-                    ),
-                    None,
-                )
-                if endpoint_port is None:
-                    continue
-                for address in subset.get("addresses") or []:
-                    target = network.resolve(address["ip"], endpoint_port["port"])
-                    if target is not None:
-                        targets.append(target)
+            targets = [
+                target
+                for address, target_port in ready_endpoints(endpoints, service_port)
+                if (target := network.resolve(address, target_port)) is not None
+            ]
             return random.choice(targets) if targets else None
 
         return resolve

@@ -4,6 +4,8 @@ Pods are not processes here. The kubelet asks `cluster.kubelet.behaviours` (in o
 behaviour runs a container; none matching means `DefaultBehaviour`: log a line, keep running
 until stopped. Part 3 registers the Saxml images' behaviours (admin server, model server,
 sax-http) on the same contract: log lines, serve real ports, sleep modelled time, exit.
+`ctx.cluster` is the whole cluster: e.g. `emulator.kube.workload_identity.PodStorage(ctx.cluster,
+ctx.pod)` is Cloud Storage as the pod's client library sees it through Workload Identity.
 """
 
 import asyncio
@@ -18,6 +20,7 @@ from emulator.kube.kubelet.logs import ContainerLog
 if TYPE_CHECKING:
     from emulator.core.world import World
     from emulator.kube.cluster import KubeCluster
+    from emulator.kube.webhooks import AdmissionHandler
 
 StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -147,6 +150,12 @@ class ContainerContext:
 
         self._register(port, server.sockets[0].getsockname()[1], close)
 
+    async def serve_admission(self, port: int, handlers: Mapping[str, "AdmissionHandler"]) -> None:
+        """Serve admission webhooks on `port`: the API server calls `handlers[path]` in-process
+        for a webhook whose Service reaches this port (TLS connections are accepted and closed)."""
+        await self.serve_tcp(port, _hang_up)
+        self.cluster.network.register_admission(self.pod_ip, port, handlers)
+
     async def stop_serving(self, port: int) -> None:
         """Close the server of `port`: connections to it are refused from now on."""
         close = self._servers.pop(port, None)
@@ -173,6 +182,10 @@ class ContainerContext:
             await close()
 
         self._servers[port] = unregister
+
+
+async def _hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.close()
 
 
 class ContainerBehaviour:

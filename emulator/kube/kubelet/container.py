@@ -12,8 +12,9 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from emulator.kube.faults import image_pull_method
 from emulator.kube.kubelet.backoff import go_duration
-from emulator.kube.kubelet.behaviour import ContainerContext, ContainerExit
+from emulator.kube.kubelet.behaviour import ContainerContext, ContainerExit, not_found_pull_error
 from emulator.kube.kubelet.env import ContainerConfigError, container_env
 from emulator.kube.kubelet.images import PRESENT_IMAGE_PULL_SECONDS, image_id, pull_policy
 from emulator.kube.kubelet.probes import Prober
@@ -50,6 +51,7 @@ class ContainerRunner:
         self._finished_at = 0.0
         self._stop_instance: asyncio.Event | None = None
         self._unhealthy = False
+        self._killed = False
         if previous is not None:
             self._adopt(previous)
 
@@ -102,6 +104,14 @@ class ContainerRunner:
         if self._stop_instance is not None:
             self.worker.event("Killing", f"Stopping container {self.name}", field=self.field)
             self._stop_instance.set()
+
+    def kill(self) -> bool:
+        """SIGKILL the running instance (no grace period); whether one was running."""
+        if self._stop_instance is None:
+            return False
+        self._killed = True
+        self._stop_instance.set()
+        return True
 
     @property
     def field(self) -> str:
@@ -192,8 +202,10 @@ class ContainerRunner:
         return code
 
     async def _supervise(self, ctx: ContainerContext) -> int:
-        """The process, its probes, and a stop request (SIGTERM, then SIGKILL after grace)."""
+        """The process, its probes, and a stop request (SIGTERM, then SIGKILL after grace; a
+        kill is SIGKILL at once)."""
         self._stop_instance = stop = asyncio.Event()
+        self._killed = False
         if self.worker.stopping:
             stop.set()
         process = asyncio.create_task(self._process(ctx), name=f"container {self.name}")
@@ -201,7 +213,7 @@ class ContainerRunner:
         stopped = asyncio.create_task(stop.wait())
         try:
             await asyncio.wait({process, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if not process.done():
+            if not process.done() and not self._killed:
                 ctx.request_stop()
                 grace = self.worker.clock.scaled(self.worker.grace_seconds)
                 await asyncio.wait({process}, timeout=grace)
@@ -300,13 +312,15 @@ class ContainerRunner:
         image = self.image
         worker.event("Pulling", f'Pulling image "{image}"', field=self.field)
         seconds = PRESENT_IMAGE_PULL_SECONDS if present else self.behaviour.image_pull_seconds
-        fault = worker.cluster.world.faults.take(f"kubelet.images.pull/{image}")
+        fault = worker.cluster.world.faults.take(image_pull_method(image))
         if fault is not None:
             seconds += fault.delay
         if await worker.wait_or_stop(seconds):
             return False
         error = self.behaviour.pull_error(worker.pod, self.spec)
-        if error is None and fault is not None and fault.status is not None:
+        if error is None and fault is not None and fault.status == 404:
+            error = not_found_pull_error(image)
+        elif error is None and fault is not None and fault.status is not None:
             error = f"rpc error: code = Unknown desc = {fault.message}"
         if error is not None:
             worker.event(

@@ -23,6 +23,13 @@ def image_id(image: str) -> str:
     return f"{repository}@sha256:{hashlib.sha256(reference.encode()).hexdigest()}"
 
 
+def image_repository(image: str) -> str:
+    """`registry.k8s.io/jobset/jobset:v0.12.0@sha256:...` -> `registry.k8s.io/jobset/jobset`."""
+    name = image.partition("@")[0]
+    last = name.rsplit("/", 1)[-1]
+    return name.rsplit(":", 1)[0] if ":" in last else name
+
+
 class NodeImages:
     """The images each node's container runtime holds."""
 

@@ -49,9 +49,10 @@ class Kubelet:
             self.sync()
 
     def sync(self) -> None:
-        """Match the workers to the pods bound to existing nodes."""
+        """Match the workers to the pods bound to existing nodes whose VM runs."""
         store = self.cluster.store
         nodes = {node["metadata"]["name"] for node in store.list_objects(self._nodes)}
+        nodes -= set(self.cluster.nodes.down)
         pods = store.list_objects(self._pods)
         running = set()
         for pod in pods:
@@ -80,6 +81,16 @@ class Kubelet:
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+    def kill(self, namespace: str, name: str) -> bool:
+        """SIGKILL the running containers of a pod (as the OOM killer or a crash would end
+        them): they exit 137 and restart as the pod's restartPolicy says. False when no
+        container of that pod runs here."""
+        worker = next(
+            (w for w in self._workers.values() if (w.namespace, w.name) == (namespace, name)),
+            None,
+        )
+        return worker is not None and worker.kill()
 
     def behaviour_for(
         self, pod: Mapping[str, Any], container: Mapping[str, Any]

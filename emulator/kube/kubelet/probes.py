@@ -108,7 +108,8 @@ class Prober:
         if real is None:
             return refused.format(address=f"{host}:{port}")
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(*real), timeout=1)
+            async with asyncio.timeout(1):  # not wait_for: in 3.11 it can swallow a cancel
+                _, writer = await asyncio.open_connection(*real)
         except (OSError, TimeoutError):
             return refused.format(address=f"{host}:{port}")
         writer.close()

@@ -87,6 +87,11 @@ class PodWorker:
                 task.cancel()
         self._release_network()
 
+    def kill(self) -> bool:
+        """Kill every running container at once; whether one was running."""
+        killed = [runner.kill() for runner in [*self.init_runners, *self.runners]]
+        return any(killed)
+
     async def wait_closed(self) -> None:
         tasks = [task for task in (self._task, self._termination) if task is not None]
         await asyncio.gather(*tasks, return_exceptions=True)

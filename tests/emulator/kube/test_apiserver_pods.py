@@ -115,6 +115,10 @@ def chatty(kube: ServedCluster) -> Iterator[client.ApiClient]:
         )
         eventually(lambda: "line 5" in core.read_namespaced_pod_log("chatty", "default"))
         eventually(lambda: ready_endpoints(core, "chatty"))
+        # Ready means running (no probe), not serving yet: wait until the server answers.
+        eventually(
+            lambda: proxy(api, "GET", "/api/v1/namespaces/default/services/chatty:80/proxy/")
+        )
         yield api
 
 

@@ -12,7 +12,7 @@ from conftest import ServedCluster, cpu_nodes
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from node_harness import tpu_nodes
-from test_apiserver_apply import install_jobset
+from test_apiserver_apply import install_jobset, wait_for_jobset_controller
 
 from emulator.gcp.loadbalancers import compute_service
 from emulator.kube.controllers import jobset_api as api
@@ -254,6 +254,7 @@ def test_a_jobset_takes_one_node_pool_per_child_job_and_restarts_after_a_crash(
     behave(kube, Batch())
     with kube.api_client() as api_client:
         install_jobset(api_client)
+        wait_for_jobset_controller(api_client)
         custom = client.CustomObjectsApi(api_client)
         core = client.CoreV1Api(api_client)
         custom.create_namespaced_custom_object(

@@ -9,14 +9,46 @@ from controller_harness import Harness, container, eventually, run
 from emulator.kube.controllers import JobController, JobSetController
 from emulator.kube.controllers import jobset_api as api
 from emulator.kube.controllers.job import COMPLETION_INDEX
+from emulator.kube.controllers.jobset_webhooks import JobSetWebhooks
 
 MANIFESTS = Path(__file__).resolve().parents[4] / "shared/reference/jobset/v0.12.0-manifests.yaml"
 POOL = "cloud.google.com/gke-nodepool"
+WEBHOOK_SERVICE = "jobset-webhook-service"
+MANAGER_IP = "10.8.0.250"
+
+
+def release(kind: str) -> list[dict[str, Any]]:
+    """The release manifest's documents of one kind."""
+    return [d for d in yaml.safe_load_all(MANIFESTS.read_text()) if d and d["kind"] == kind]
 
 
 def jobset_crd() -> dict[str, Any]:
-    documents = yaml.safe_load_all(MANIFESTS.read_text())
-    return next(d for d in documents if d and d["kind"] == "CustomResourceDefinition")
+    return release("CustomResourceDefinition")[0]
+
+
+def serve_jobset_manager(cluster: Harness) -> None:
+    """What the release's manager pod brings up, written straight into the store: the webhook
+    configurations, the webhook Service with a ready endpoint whose port serves JobSet's
+    handlers, and its Deployment Available."""
+    store = cluster.store
+    store.create(cluster.type("v1", "Namespace"), {"metadata": {"name": api.MANAGER_NAMESPACE}})
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        for configuration in release(kind):
+            store.create(cluster.type("admissionregistration.k8s.io/v1", kind), configuration)
+    (service,) = [s for s in release("Service") if s["metadata"]["name"] == WEBHOOK_SERVICE]
+    store.create(cluster.type("v1", "Service"), service)
+    endpoints = {
+        "metadata": {"name": WEBHOOK_SERVICE, "namespace": api.MANAGER_NAMESPACE},
+        "subsets": [{"addresses": [{"ip": MANAGER_IP}], "ports": [{"port": 9443}]}],
+    }
+    store.create(cluster.type("v1", "Endpoints"), endpoints)
+    cluster.network.register_listener(MANAGER_IP, 9443, ("127.0.0.1", 9))
+    cluster.network.register_admission(MANAGER_IP, 9443, JobSetWebhooks(store).handlers())
+    manager = {
+        "metadata": {"name": api.MANAGER_DEPLOYMENT, "namespace": api.MANAGER_NAMESPACE},
+        "status": {"conditions": [{"type": "Available", "status": "True"}]},
+    }
+    store.create(cluster.type("apps/v1", "Deployment"), manager)
 
 
 def jobset(name: str = "serve", replicas: int = 2, pods: int = 2, max_restarts: int = 1) -> dict:
@@ -69,12 +101,11 @@ def jobset_status(cluster: Harness) -> dict[str, Any]:
     return cluster.get(api.API_VERSION, "JobSet", "serve").get("status") or {}
 
 
-def test_the_jobset_controller_and_webhooks_work_only_while_the_crd_is_installed() -> None:
+def test_the_jobset_controller_and_webhooks_work_only_while_the_manager_is_available() -> None:
     async def scenario() -> None:
         cluster = Harness()
         controller = JobSetController(cluster)
         cluster.start(controller)
-        assert cluster.api_server.admission == [controller.admit]
         jobset_pod = {
             "metadata": {
                 "generateName": "p-",
@@ -83,15 +114,20 @@ def test_the_jobset_controller_and_webhooks_work_only_while_the_crd_is_installed
             },
             "spec": {"containers": [container()]},
         }
-        assert not controller.active()
-        untouched = await cluster.create("v1", "Pod", jobset_pod)
-        assert api.PRIORITY not in labels(untouched)  # no webhook answers
-
         cluster.install_crd(jobset_crd())
+        assert not controller.active()  # installed, but its manager does not run yet
+        untouched = await cluster.create("v1", "Pod", jobset_pod)
+        assert api.PRIORITY not in labels(untouched)  # no webhook configured
+
+        serve_jobset_manager(cluster)
         assert controller.active()
         mutated = await cluster.create("v1", "Pod", jobset_pod)
         assert labels(mutated)[api.PRIORITY] == "0"  # mpod.kb.io
 
+        manager = cluster.get("apps/v1", "Deployment", api.MANAGER_DEPLOYMENT, "jobset-system")
+        manager["status"]["conditions"][0]["status"] = "False"
+        cluster.store.replace(cluster.type("apps/v1", "Deployment"), manager, "status")
+        assert not controller.active()
         cluster.remove_crd(api.CRD_NAME)
         assert not controller.active()
         await cluster.stop()
@@ -108,6 +144,7 @@ def test_a_jobset_places_one_child_job_per_node_pool_and_restarts_after_a_failur
         cluster.start(JobSetController(cluster), JobController(cluster))
         cluster.start_kubelet(node=None)
         cluster.install_crd(jobset_crd())
+        serve_jobset_manager(cluster)
         created = await cluster.api_server.create(cluster.type(api.API_VERSION, "JobSet"), jobset())
 
         # mjobset's defaults
