@@ -93,9 +93,9 @@ def emulator(processes: Processes, env: dict[str, str]) -> Iterator[dict[str, An
 class Airflow:
     """An Airflow 3 installation in .run/airflow: SQLite, LocalExecutor, SimpleAuthManager."""
 
-    def __init__(self, processes: Processes, connection: str) -> None:
+    def __init__(self, processes: Processes, connection: str, home: Path) -> None:
         self.processes = processes
-        self.home = RUN_DIR / "airflow"
+        self.home = home
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -241,7 +241,7 @@ def main() -> int:
             else:
                 connection = os.environ["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"]
                 conf = json.loads(Path(os.environ["SAXML_GKE_CONF"]).read_text())
-            airflow = Airflow(processes, connection)
+            airflow = Airflow(processes, connection, RUN_DIR / "airflow")
             print(f"Starting Airflow at {airflow.url} (logs in {log_dir})", flush=True)
             airflow.start()
             airflow.wait_for_dag(DAG_ID)

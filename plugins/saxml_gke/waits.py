@@ -77,7 +77,7 @@ def gke_gone(arguments: Mapping[str, Any], state: dict[str, Any]) -> Poll:
     """The cluster (or, with `pools`, those node pools) no longer exists."""
     hook = _gke(arguments)
     where = {"project_id": arguments["project_id"], "zone": arguments["zone"]}
-    if arguments.get("pools"):
+    if "pools" in arguments:
         left = [
             name
             for name in arguments["pools"]

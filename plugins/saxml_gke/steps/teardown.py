@@ -82,11 +82,13 @@ def _delete_node_pools(ctx: StepContext, carry: dict[str, Any]) -> Result | Wait
         if hook.delete_node_pool(**where, cluster=spec.cluster.name, name=pool.name)
     ]
     carry["deleted"] += [f"node pool {name}" for name in deleting]
+    if not deleting:
+        return node_pools_gone(ctx, None, carry)
     return Wait(
         probe="gke_gone",
         arguments=ctx.probe_arguments(**where, cluster=spec.cluster.name, pools=deleting),
         timeout=spec.waits.operation_timeout,
-        description=f"TPU node pools {', '.join(deleting) or '(none)'} to go",
+        description=f"TPU node pools {', '.join(deleting)} to go",
         then="saxml_gke.steps.teardown:node_pools_gone",
         carry=carry,
     )

@@ -1,0 +1,120 @@
+"""saxml_gke_deploy end to end on the emulator: the tutorial, its reruns, and its teardowns."""
+
+from datetime import timedelta
+
+import requests
+
+from tests.e2e.conftest import conf, resources, run_dag, task_states, xcom
+
+
+def test_tutorial_with_teardown_always_serves_then_leaves_nothing(world, control, airflow_db):
+    dag_run = run_dag("saxml_gke_deploy", run_conf=conf(world, teardown="always"))
+
+    states = task_states(dag_run)
+    assert dag_run.state == "success", states
+    assert set(states.values()) == {"success"}, states
+    report = xcom(dag_run, "report")
+    assert report["model"] == "/sax/test/spmd"
+    assert report["answer"].strip()
+    assert report["steps"]["wait_for_model_loaded"]["loaded_on"]
+    assert len(report["steps"]["wait_for_model_loaded"]["loaded_on"]) == 2
+    assert report["endpoint"].startswith("http://127.0.0.")
+    assert xcom(dag_run, "teardown")["deleted"]
+    assert resources(control) == []
+    billing = requests.get(f"{control}/billing", timeout=30).json()
+    assert {pool["node_pool"] for pool in billing["node_pools"]} == {"tpu1", "tpu2"}
+
+
+def test_on_failure_keeps_serving_a_rerun_changes_nothing_and_the_nightly_teardown_removes_it(
+    world, control, airflow_db
+):
+    first = run_dag("saxml_gke_deploy", run_conf=conf(world))
+    assert first.state == "success", task_states(first)
+    assert task_states(first)["teardown"] == "skipped"
+    kinds = {r["kind"] for r in resources(control)}
+    assert {"Cluster", "NodePool", "Bucket"} <= kinds
+    operations_before = _operations(world)
+
+    second = run_dag("saxml_gke_deploy", run_conf=conf(world))
+    assert second.state == "success", task_states(second)
+    assert xcom(second, "publish_model")["action"] == "unchanged"
+    assert xcom(second, "ensure_cluster")["created"] is False
+    assert _operations(world) == operations_before
+
+    nightly = run_dag(
+        "saxml_gke_teardown",
+        run_conf={"project_id": world.ready["project_id"]},
+        run_after=first.run_after + timedelta(hours=25),
+    )
+    assert nightly.state == "success", task_states(nightly)
+    assert resources(control) == []
+
+
+def test_bad_conf_is_rejected_before_anything_is_created(world, control, airflow_db):
+    import pytest
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match="tpu_slices"):
+        run_dag("saxml_gke_deploy", run_conf=conf(world, tpu_slices=0))
+    dag_run = run_dag("saxml_gke_deploy", run_conf=conf(world, tpu_topology="4x4"))
+    assert dag_run.state == "failed"
+    assert task_states(dag_run)["plan"] == "failed"
+    assert resources(control) == []
+
+
+def _operations(world) -> list[str]:
+    return sorted(op.name for op in _list_operations(world))
+
+
+def test_tasks_whose_worker_died_after_their_creates_converge_without_duplicates(
+    world, control, airflow_db
+):
+    """A worker that died right after issuing the cluster and node-pool creations (its waits
+    never resumed): the next run adopts what is being created and creates nothing twice."""
+    import logging
+    import time
+    from datetime import UTC, datetime
+
+    from saxml_gke.spec import build_spec
+    from saxml_gke.steps.base import StepContext
+    from saxml_gke.steps.cluster import ensure_cluster
+    from saxml_gke.steps.node_pools import ensure_tpu_node_pools
+    from saxml_gke.waits import cluster_settled
+
+    run_conf = conf(world, teardown="always")
+    spec = build_spec(run_conf, now=datetime.now(UTC))
+    ctx = StepContext(spec, "google_cloud_default", {}, logging.getLogger("dead-worker"))
+    wait = ensure_cluster(ctx)
+    while not cluster_settled(wait.arguments, {}).done:
+        time.sleep(0.1)
+    ensure_tpu_node_pools(ctx)
+
+    dag_run = run_dag("saxml_gke_deploy", run_conf=run_conf)
+
+    assert dag_run.state == "success", task_states(dag_run)
+    assert xcom(dag_run, "ensure_cluster")["created"] is False
+    assert sorted(xcom(dag_run, "ensure_tpu_node_pools")["adopted"]) == ["tpu1", "tpu2"]
+    creates = [kind for kind in _operation_types(world) if kind.startswith("CREATE")]
+    assert sorted(creates) == ["CREATE_CLUSTER", "CREATE_NODE_POOL", "CREATE_NODE_POOL"]
+    assert resources(control) == []
+
+
+def _operation_types(world) -> list[str]:
+    from google.cloud import container_v1
+
+    return [container_v1.Operation.Type(op.operation_type).name for op in _list_operations(world)]
+
+
+def _list_operations(world) -> list:
+    """Every GKE operation of the emulated project, through the real client."""
+    from google.cloud import container_v1
+
+    from tests.emulator.conftest import credentials_for, operator_key
+
+    client = container_v1.ClusterManagerClient(
+        credentials=credentials_for(operator_key(world.ready)),
+        transport="rest",
+        client_options={"api_endpoint": world.ready["endpoints"]["container"]},
+    )
+    parent = f"projects/{world.ready['project_id']}/locations/-"
+    return list(client.list_operations(parent=parent).operations)

@@ -1,0 +1,61 @@
+"""Failures mid-run: the right diagnostic in the failing task, teardown runs, nothing is left."""
+
+import requests
+
+from tests.e2e.conftest import conf, resources, run_dag, task_states
+
+
+def inject(control: str, scenario: str, **params: object) -> None:
+    response = requests.post(
+        f"{control}/faults", json={"scenario": scenario, "params": params}, timeout=30
+    )
+    response.raise_for_status()
+
+
+def output(capfd) -> str:
+    """What the run logged (dag.test() writes the task logs to the console)."""
+    captured = capfd.readouterr()
+    return captured.out + captured.err
+
+
+def assert_failed_and_cleaned(dag_run, control: str, failed_task: str) -> dict[str, str]:
+    states = task_states(dag_run)
+    assert dag_run.state == "failed", states
+    assert states[failed_task] == "failed", states
+    assert states["teardown"] == "success", states
+    assert states["verify_teardown"] == "success", states
+    assert resources(control) == []
+    return states
+
+
+def test_tpu_stockout_fails_the_pools_with_capacity_advice(world, control, airflow_db, capfd):
+    inject(control, "tpu-stockout", zone="us-west4-a", machine_type="ct5lp-hightpu-4t")
+    dag_run = run_dag("saxml_gke_deploy", run_conf=conf(world))
+    assert_failed_and_cleaned(dag_run, control, "ensure_tpu_node_pools")
+    logged = output(capfd)
+    assert "No capacity for ct5lp-hightpu-4t in us-west4-a" in logged
+    assert "capacity=spot" in logged
+
+
+def test_model_load_failure_is_reported_from_the_model_server_log(
+    world, control, airflow_db, capfd
+):
+    inject(control, "model-load-failure", model="/sax/test/spmd")
+    dag_run = run_dag("saxml_gke_deploy", run_conf=conf(world))
+    assert_failed_and_cleaned(dag_run, control, "wait_for_model_loaded")
+    assert "Internal error during loading. model_key: /sax/test/spmd" in output(capfd)
+
+
+def test_pods_that_cannot_be_scheduled_fail_with_the_scheduler_message(
+    world, control, airflow_db, capfd
+):
+    """The TPU pools are missing (their task marked done without running)."""
+    dag_run = run_dag(
+        "saxml_gke_deploy",
+        run_conf=conf(world),
+        mark_success_pattern="ensure_tpu_node_pools",
+    )
+    assert_failed_and_cleaned(dag_run, control, "wait_for_pods")
+    logged = output(capfd)
+    assert "pods cannot be scheduled" in logged
+    assert "Insufficient google.com/tpu" in logged or "didn't match" in logged
