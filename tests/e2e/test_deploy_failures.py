@@ -59,3 +59,20 @@ def test_pods_that_cannot_be_scheduled_fail_with_the_scheduler_message(
     logged = output(capfd)
     assert "pods cannot be scheduled" in logged
     assert "Insufficient google.com/tpu" in logged or "didn't match" in logged
+
+
+def test_admin_server_without_bucket_access_crash_loops_with_the_storage_error(
+    world, control, airflow_db, capfd
+):
+    """Workload Identity was never set up (its task marked done without running): the admin
+    server cannot reach the bucket, and the pod wait fails with its crash loop and log."""
+    dag_run = run_dag(
+        "saxml_gke_deploy",
+        run_conf=conf(world),
+        mark_success_pattern="ensure_workload_identity",
+    )
+    assert_failed_and_cleaned(dag_run, control, "wait_for_pods")
+    logged = output(capfd)
+    assert "CrashLoopBackOff" in logged
+    assert "last log lines of sax-admin-server" in logged
+    assert "Failed to check path /gcs/saxml-rehearsal-gke-bucket/sax-root" in logged
