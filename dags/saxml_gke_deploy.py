@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, Param, setup
 
+from saxml_gke.operators.report import ReportOperator
 from saxml_gke.operators.step import StepOperator
 from saxml_gke.operators.teardown import TeardownOperator
 from saxml_gke.parameters import PARAMETERS
@@ -81,9 +82,8 @@ with DAG(
     publish = _step("publish_model", "saxml:publish_model", CLUSTER)
     loaded = ModelLoadedSensor(task_id="wait_for_model_loaded")
     smoke = _step("smoke_test", "saxml:smoke_test", CLUSTER)
-    report = StepOperator(
+    report = ReportOperator(
         task_id="report",
-        step="saxml_gke.steps.report:report",
         needs=(
             "ensure_cluster",
             "ensure_bucket",

@@ -19,6 +19,16 @@ def test_tutorial_with_teardown_always_serves_then_leaves_nothing(world, control
     assert report["steps"]["wait_for_model_loaded"]["loaded_on"]
     assert len(report["steps"]["wait_for_model_loaded"]["loaded_on"]) == 2
     assert report["endpoint"].startswith("http://127.0.0.")
+    assert served_model_events(dag_run.run_id) == [
+        {
+            "deployment": "saxml",
+            "project_id": world.ready["project_id"],
+            "zone": "us-west4-a",
+            "model": "/sax/test/spmd",
+            "model_path": "saxml.server.pax.lm.params.lm_cloud.LmCloudSpmd175B32Test",
+            "endpoint": report["endpoint"],
+        }
+    ]
     assert xcom(dag_run, "teardown")["deleted"]
     assert resources(control) == []
     billing = requests.get(f"{control}/billing", timeout=30).json()
@@ -60,6 +70,21 @@ def test_bad_conf_is_rejected_before_anything_is_created(world, control, airflow
     assert dag_run.state == "failed"
     assert task_states(dag_run)["plan"] == "failed"
     assert resources(control) == []
+
+
+def served_model_events(run_id: str) -> list[dict]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == "saxml_gke_served_model")
+            .filter(AssetEvent.source_run_id == run_id)
+            .all()
+        )
+        return [event.extra for event in events]
 
 
 def _operations(world) -> list[str]:
