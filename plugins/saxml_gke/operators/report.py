@@ -4,6 +4,7 @@ from typing import Any
 
 from saxml_gke.operators.step import StepOperator
 from saxml_gke.steps.base import Result
+from saxml_gke.steps.report import REPORTED_STEPS
 
 
 class ReportOperator(StepOperator):
@@ -11,7 +12,7 @@ class ReportOperator(StepOperator):
     the asset (an evaluation, a load test) knows what to call."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(step="saxml_gke.steps.report:report", **kwargs)
+        super().__init__(step="saxml_gke.steps.report:report", needs=REPORTED_STEPS, **kwargs)
 
     def execute(self, context: Any) -> Result:
         report = super().execute(context)
