@@ -268,8 +268,17 @@ def _scheduling_message(pods: list[Mapping[str, Any]]) -> str:
 
 
 def _diagnostics(kube: Any, namespace: str, pods: list[Mapping[str, Any]]) -> str:
-    """The last log lines of failing pods, as a person would look them up next."""
-    parts = []
+    """What a person would look up next: the failing pods' warning events and the last log
+    lines of the crashed ones (one events list for all pods, one log read per crashed pod)."""
+    failing = {
+        pod["metadata"]["name"] for pod in pods if _fatal_problem(pod) or _unschedulable(pod)
+    }
+    warnings = [
+        f"{event['involvedObject']['name']}: {event.get('reason')}: {event.get('message')}"
+        for event in kube.list_objects("v1", "Event", namespace)
+        if event.get("type") == "Warning" and event["involvedObject"].get("name") in failing
+    ]
+    parts = ["\nwarning events:\n" + "\n".join(dict.fromkeys(warnings[-10:]))] if warnings else []
     for pod in pods:
         if _fatal_problem(pod) and pod.get("status", {}).get("containerStatuses"):
             name = pod["metadata"]["name"]

@@ -58,6 +58,7 @@ def test_pods_that_cannot_be_scheduled_fail_with_the_scheduler_message(
     assert_failed_and_cleaned(dag_run, control, "wait_for_pods")
     logged = output(capfd)
     assert "pods cannot be scheduled" in logged
+    assert "FailedScheduling" in logged  # the pods' warning events
     assert "Insufficient google.com/tpu" in logged or "didn't match" in logged
 
 
@@ -74,5 +75,6 @@ def test_admin_server_without_bucket_access_crash_loops_with_the_storage_error(
     assert_failed_and_cleaned(dag_run, control, "wait_for_pods")
     logged = output(capfd)
     assert "CrashLoopBackOff" in logged
+    assert "BackOff: Back-off restarting failed container" in logged
     assert "last log lines of sax-admin-server" in logged
     assert "Failed to check path /gcs/saxml-rehearsal-gke-bucket/sax-root" in logged
