@@ -137,3 +137,25 @@ class ServedCluster:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         self.loop.close()
+
+
+def widget_crd(open_api_schema: dict[str, Any]) -> dict[str, Any]:
+    """A namespaced `widgets.example.com/v1` CRD with the given schema (custom-resource tests)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"kind": "Widget", "plural": "widgets"},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": open_api_schema},
+                }
+            ],
+        },
+    }

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
-from served_cluster import ServedCluster
+from served_cluster import ServedCluster, widget_crd
 
 DEPLOYMENT = {
     "apiVersion": "apps/v1",
@@ -201,38 +201,21 @@ def test_422_invalid_with_one_cause_per_field(api_client: client.ApiClient) -> N
 
 
 def test_422_for_custom_resources_against_their_crd_schema(api_client: client.ApiClient) -> None:
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {
-            "group": "example.com",
-            "names": {"kind": "Widget", "plural": "widgets"},
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {
-                                    "type": "object",
-                                    "required": ["size"],
-                                    "properties": {
-                                        "size": {"type": "integer", "minimum": 1},
-                                        "color": {"type": "string", "enum": ["red", "blue"]},
-                                    },
-                                }
-                            },
-                        }
+    crd = widget_crd(
+        {
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "required": ["size"],
+                    "properties": {
+                        "size": {"type": "integer", "minimum": 1},
+                        "color": {"type": "string", "enum": ["red", "blue"]},
                     },
                 }
-            ],
-        },
-    }
+            },
+        }
+    )
     client.ApiextensionsV1Api(api_client).create_custom_resource_definition(crd)
     custom = client.CustomObjectsApi(api_client)
     widget = {

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client, watch
-from served_cluster import ServedCluster
+from served_cluster import ServedCluster, widget_crd
 
 
 def config_map(name: str, **labels: str) -> client.V1ConfigMap:
@@ -123,29 +123,7 @@ def test_watch_ends_after_its_timeout(api_only: ServedCluster) -> None:
 def test_watch_of_a_custom_resource(kube: ServedCluster) -> None:
     with kube.api_client() as api:
         custom = client.CustomObjectsApi(api)
-        crd = {
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": "widgets.example.com"},
-            "spec": {
-                "group": "example.com",
-                "names": {"kind": "Widget", "plural": "widgets"},
-                "scope": "Namespaced",
-                "versions": [
-                    {
-                        "name": "v1",
-                        "served": True,
-                        "storage": True,
-                        "schema": {
-                            "openAPIV3Schema": {
-                                "type": "object",
-                                "x-kubernetes-preserve-unknown-fields": True,
-                            }
-                        },
-                    }
-                ],
-            },
-        }
+        crd = widget_crd({"type": "object", "x-kubernetes-preserve-unknown-fields": True})
         client.ApiextensionsV1Api(api).create_custom_resource_definition(crd)
         body = {
             "apiVersion": "example.com/v1",
