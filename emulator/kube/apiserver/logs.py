@@ -6,6 +6,7 @@ the API server cannot reach the node's kubelet (the `pod-log-errors` scenario)."
 import asyncio
 import contextlib
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -136,7 +137,12 @@ def _kubelet_unreachable(
 
 
 def _microseconds(instant: float) -> int:
-    return round(instant * 1_000_000)
+    """Whole microseconds as the printed stamp has them: datetime's own rounding of the float,
+    so a stamp read back as `sinceTime` selects its own line (round(x * 1e6) can differ by 1)."""
+    return (datetime.fromtimestamp(instant, UTC) - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 def _flag(query: Mapping[str, str], name: str) -> bool:
