@@ -26,11 +26,11 @@ from emulator.core.clock import Clock
 from emulator.core.http import google_api_app
 from emulator.core.world import World
 from emulator.gcp.auth import AuthService
+from emulator.gcp.compute import ComputeService
 from emulator.gcp.control import control_app
 from emulator.gcp.gke import GkeService
 from emulator.gcp.iam import IamService
 from emulator.gcp.keys import PrivateKey
-from emulator.gcp.loadbalancers import LoadBalancers
 from emulator.gcp.resourcemanager import ResourceManagerService
 from emulator.gcp.roles import check_role_supported
 from emulator.gcp.storage import StorageService
@@ -39,10 +39,12 @@ from emulator.kube.faults import kube_faults
 
 log = logging.getLogger("emulator")
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: Compute addresses and operations; rules without labels
 OPERATOR_ACCOUNT = "deployer"
-# What a deployment needs, and no more: clusters, service accounts, project IAM, buckets.
+# What a deployment needs, and no more: clusters, service accounts, project IAM, buckets, and
+# the load balancer's static address (reserved, found by label, released with its rules).
 OPERATOR_ROLES = (
+    "roles/compute.loadBalancerAdmin",
     "roles/container.admin",
     "roles/iam.serviceAccountAdmin",
     "roles/iam.serviceAccountUser",
@@ -50,7 +52,7 @@ OPERATOR_ROLES = (
     "roles/storage.admin",
 )
 # The APIs a client points at (the connection's `endpoint_overrides`), then the emulator's own.
-API_ENDPOINTS = ("container", "iam", "cloudresourcemanager", "storage")
+API_ENDPOINTS = ("container", "iam", "cloudresourcemanager", "storage", "compute")
 # JobSet's release manifest, served where the DAG downloads it from (a third-party file, read
 # from the shared reference next to the repository, never copied into it).
 JOBSET_VERSION = "v0.12.0"
@@ -107,14 +109,14 @@ class Emulator:
         self.storage = StorageService(self.world)
         self.auth = AuthService(self.world, self.iam, settings.token_lifetime)
         self.gke = GkeService(self.world, control_plane_factory=partial(KubeCluster, self.world))
-        self.load_balancers = LoadBalancers(self.world)
+        self.compute = ComputeService(self.world)
         services = (
             self.auth,
             self.iam,
             self.resource_manager,
             self.storage,
             self.gke,
-            self.load_balancers,
+            self.compute,
         )
         for service in services:
             self.world.add_service(service)
@@ -141,7 +143,7 @@ class Emulator:
     async def reset(self) -> None:
         """Forget everything: stop what runs (clusters, load balancers), restore, restart."""
         await self.gke.stop()
-        await self.load_balancers.stop()
+        await self.compute.stop()
         for name, service in self.world.services.items():
             service.load(copy.deepcopy(self._pristine[name]))
         await self.gke.start()
@@ -182,6 +184,7 @@ class Emulator:
             "iam": google_api_app(self.world, self.iam.routes()),
             "cloudresourcemanager": google_api_app(self.world, self.resource_manager.routes()),
             "storage": google_api_app(self.world, self.storage.routes()),
+            "compute": google_api_app(self.world, self.compute.routes()),
             "oauth2": google_api_app(self.world, self.auth.routes()),
             "control": control_app(self),
         }
@@ -209,7 +212,7 @@ class Emulator:
         for runner in reversed(self._runners):
             await runner.cleanup()
         await self.gke.stop()
-        await self.load_balancers.stop()
+        await self.compute.stop()
 
     def operator_key_file(self) -> dict[str, Any]:
         account = self.iam.accounts[self.operator_key.email]

@@ -36,7 +36,8 @@ Shared emulator contract
   state file, signals), `emulator/__main__.py` (`python -m emulator serve ...`),
   `emulator/gcp/auth.py`, `emulator/gcp/iam.py`, `emulator/gcp/resourcemanager.py`,
   `emulator/gcp/storage/` (a package: buckets, objects, uploads), `emulator/gcp/control.py`,
-  `emulator/gcp/gke/` (a package: GKE API, operations, cluster endpoints).
+  `emulator/gcp/gke/` (a package: GKE API, operations, cluster endpoints), `emulator/gcp/compute/`
+  (a package: addresses, forwarding rules and their listeners, region operations).
 - The GKE service is `emulator.gcp.gke.GkeService(world)` with `name = "container"`,
   `routes() -> list[web.RouteDef]`, `resources()`, `dump()`, `load(state)`, `async start()` and
   `async stop()` (it runs one HTTPS server per RUNNING cluster), `workload_pools() -> set[str]`

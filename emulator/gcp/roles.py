@@ -55,6 +55,12 @@ _OBJECT_USE = (
     "storage.managedFolders.list",
 )
 
+_LOAD_BALANCING = (
+    "compute.addresses.*",
+    "compute.forwardingRules.*",
+    *_verbs("compute.regionOperations", "get", "list"),
+)
+
 ROLES: dict[str, Role] = {
     "roles/owner": Role(("*",)),
     "roles/editor": Role(("*",), ("*.setIamPolicy", "resourcemanager.projects.delete")),
@@ -71,6 +77,14 @@ ROLES: dict[str, Role] = {
     "roles/container.defaultNodeServiceAccount": Role(
         ("logging.logEntries.create", "monitoring.timeSeries.create", "autoscaling.sites.*")
     ),
+    "roles/compute.loadBalancerAdmin": Role(
+        (*_LOAD_BALANCING, *_verbs("compute.subnetworks", "get", "list", "use"), *_PROJECT_READ)
+    ),
+    "roles/compute.networkAdmin": Role(
+        (*_LOAD_BALANCING, "compute.networks.*", "compute.subnetworks.*", *_PROJECT_READ),
+        ("*.setIamPolicy",),
+    ),
+    "roles/compute.viewer": Role(("compute.*.get", "compute.*.list")),
     "roles/iam.serviceAccountAdmin": Role(
         ("iam.serviceAccounts.*", *_PROJECT_READ), _SERVICE_ACCOUNT_IMPERSONATION
     ),

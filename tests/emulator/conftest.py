@@ -30,6 +30,8 @@ TIME_SCALE = 0.002
 TOKEN_LIFETIME = 2.0
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 READY_TIMEOUT = 30.0
+# The discovery documents' `servicePath`s that are not empty.
+SERVICE_PATHS = {"compute": "/compute/v1/"}
 
 Ready = dict[str, Any]
 
@@ -84,14 +86,16 @@ def operator_key(ready: Ready) -> dict[str, Any]:
 def discovery_client(
     ready: Ready, api: str, version: str, credentials: service_account.Credentials
 ) -> discovery.Resource:
-    """A discovery client built as Airflow's GoogleDiscoveryApiHook builds one."""
+    """A discovery client built as Airflow's GoogleDiscoveryApiHook builds one. An endpoint
+    override replaces the whole base URL, so an API with a service path (Compute's
+    `compute/v1/`) needs it appended."""
     return discovery.build(
         api,
         version,
         http=google_auth_httplib2.AuthorizedHttp(credentials, http=build_http()),
         cache_discovery=False,
         static_discovery=True,
-        client_options={"api_endpoint": ready["endpoints"][api]},
+        client_options={"api_endpoint": ready["endpoints"][api] + SERVICE_PATHS.get(api, "")},
     )
 
 

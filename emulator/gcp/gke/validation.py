@@ -12,10 +12,9 @@ from google.cloud import container_v1
 
 from emulator.core.errors import invalid_argument
 from emulator.gcp.gke import catalog
+from emulator.gcp.labels import MAX_LABELS, valid_label_key, valid_label_value
 
 _NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?")
-_GCP_LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
-_GCP_LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 _K8S_NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?")
 _MAX_PODS = range(8, 257)
@@ -64,10 +63,10 @@ def _check_enum(value: int, enum: type, field: str) -> None:
 
 
 def _check_gcp_labels(labels: dict[str, str], field: str) -> None:
-    if len(labels) > 64:
-        raise invalid_argument(f"Field '{field}' has more than 64 labels.")
+    if len(labels) > MAX_LABELS:
+        raise invalid_argument(f"Field '{field}' has more than {MAX_LABELS} labels.")
     for key, value in labels.items():
-        if not _GCP_LABEL_KEY.fullmatch(key) or not _GCP_LABEL_VALUE.fullmatch(value):
+        if not valid_label_key(key) or not valid_label_value(value):
             raise _bad(
                 f"{field}[{key}]",
                 value,

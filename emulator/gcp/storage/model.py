@@ -12,6 +12,7 @@ import google_crc32c
 
 from emulator.core.clock import rfc3339
 from emulator.core.errors import GoogleApiError, invalid_argument
+from emulator.gcp.labels import valid_label_key, valid_label_value
 from emulator.gcp.policy import Policy
 
 MULTI_REGIONS = {"US", "EU", "ASIA"}
@@ -43,8 +44,6 @@ STORED_SETTINGS = (
 )
 OBJECT_HEADERS = ("cacheControl", "contentDisposition", "contentEncoding", "contentLanguage")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
-_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 
 
 def check_bucket_name(name: Any) -> str:
@@ -55,7 +54,7 @@ def check_bucket_name(name: Any) -> str:
 
 def check_labels(labels: dict[str, str]) -> None:
     for key, value in labels.items():
-        if not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
+        if not valid_label_key(key) or not valid_label_value(value):
             raise invalid_argument(
                 f"Invalid label {key}={value}: keys start with a lowercase letter; keys and "
                 "values are at most 63 lowercase letters, digits, '_' or '-'."

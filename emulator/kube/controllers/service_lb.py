@@ -6,15 +6,19 @@ after the time Google takes to program a load balancer, its forwarding rule exis
 rule's address is the Service's `status.loadBalancer.ingress[0].ip`. Connections to it reach a
 ready endpoint of the Service. Deleting the Service (or changing its type) deletes the rule
 before the finalizer goes; deleting the cluster first leaves the rule behind. The internal load
-balancer annotation makes the rule INTERNAL instead of EXTERNAL.
+balancer annotation makes the rule INTERNAL instead of EXTERNAL. `spec.loadBalancerIP` names a
+reserved address the rule takes (see `requested_ip`); without it the IP is ephemeral. A rule
+deleted through the Compute API while its Service exists is created again on the next sync.
 """
 
 import random
 from typing import TYPE_CHECKING
 
-from emulator.gcp.loadbalancers import AddressQuotaExceeded, Backend, compute_service
+from emulator.gcp.compute import Backend, ComputeError, compute_service
+from emulator.gcp.compute.model import EXTERNAL, INTERNAL, ForwardingRule
 from emulator.kube.controllers.base import Controller, min_requeue
 from emulator.kube.controllers.endpoints import ready_endpoints
+from emulator.kube.controllers.requested_ip import requested_ip_problem
 from emulator.kube.store import Obj
 
 if TYPE_CHECKING:
@@ -36,7 +40,15 @@ def load_balancer_name(service: Obj) -> str:
 def scheme(service: Obj) -> str:
     annotations = service["metadata"].get("annotations") or {}
     internal = any(annotations.get(key, "").lower() == "internal" for key in INTERNAL_ANNOTATIONS)
-    return "INTERNAL" if internal else "EXTERNAL"
+    return INTERNAL if internal else EXTERNAL
+
+
+def _refusal(error: ComputeError, rule_scheme: str, load_balancer: str) -> str:
+    """Compute refused a new rule; GKE's external path says which rule it failed to create."""
+    if rule_scheme == INTERNAL:
+        return error.googleapi_text()
+    failed = f"failed to create forwarding rule for load balancer ({load_balancer})"
+    return f"{failed}: {error.googleapi_text()}"
 
 
 def region_of(location: str) -> str:
@@ -87,46 +99,16 @@ class ServiceLoadBalancerController(Controller):
             return None
         name = load_balancer_name(service)
         uid = service["metadata"]["uid"]
-        if name not in self.compute.rules:
+        rule = self.compute.rule(name)
+        if rule is None:
             now = self.clock.now()
             if uid not in self._due:
                 self._due[uid] = now + self.clock.scaled(_PROVISIONING_SECONDS)
                 self.event(service, "EnsuringLoadBalancer", "Ensuring load balancer")
             if now < self._due[uid]:
                 return (self._due[uid] - now) / self.clock.time_scale
-        ports = [
-            port["port"]
-            for port in service["spec"].get("ports") or []
-            if port.get("protocol", "TCP") == "TCP"
-        ]
-        try:
-            rule = await self.compute.ensure(
-                name=name,
-                region=region_of(self.cluster.location),
-                cluster=self.cluster_path,
-                service=f"{service['metadata']['namespace']}/{service['metadata']['name']}",
-                ports=ports,
-                scheme=scheme(service),
-                labels=service["metadata"].get("labels") or {},
-                backend=self._backend(
-                    service["metadata"]["namespace"], service["metadata"]["name"]
-                ),
-            )
-        except AddressQuotaExceeded as error:
-            service_name = f"{service['metadata']['namespace']}/{service['metadata']['name']}"
-            self.failed(
-                service,
-                "SyncLoadBalancerFailed",
-                "Error syncing load balancer: failed to ensure load balancer: failed to create "
-                f"forwarding rule for load balancer ({name}({service_name})): {error}",
-            )
-            return None
-        except OSError as error:
-            self.failed(
-                service,
-                "SyncLoadBalancerFailed",
-                f"Error syncing load balancer: failed to ensure load balancer: {error}",
-            )
+        rule = await self._ensure(service, name, rule)
+        if rule is None:
             return None
         self._due.pop(uid, None)
         ingress = [{"ip": rule.address, "ipMode": "VIP"}]
@@ -138,13 +120,54 @@ class ServiceLoadBalancerController(Controller):
             self.event(service, "EnsuredLoadBalancer", "Ensured load balancer")
         return None
 
+    async def _ensure(
+        self, service: Obj, name: str, rule: ForwardingRule | None
+    ) -> ForwardingRule | None:
+        """The Service's rule as it should be now; None (and a Warning) when GKE cannot make it."""
+        ports = [
+            port["port"]
+            for port in service["spec"].get("ports") or []
+            if port.get("protocol", "TCP") == "TCP"
+        ]
+        namespace, service_name = service["metadata"]["namespace"], service["metadata"]["name"]
+        rule_scheme, region = scheme(service), region_of(self.cluster.location)
+        requested = service["spec"].get("loadBalancerIP") or None
+        if requested is not None:
+            problem = requested_ip_problem(
+                self.compute,
+                region=region,
+                ip=requested,
+                scheme=rule_scheme,
+                current_ip=rule.address if rule else None,
+            )
+            if problem is not None:
+                self._sync_failed(service, problem)
+                return None
+        try:
+            return await self.compute.ensure_rule(
+                name=name,
+                region=region,
+                cluster=self.cluster_path,
+                service=f"{namespace}/{service_name}",
+                ports=ports,
+                scheme=rule_scheme,
+                ip=requested,
+                backend=self._backend(namespace, service_name),
+            )
+        except ComputeError as error:
+            load_balancer = f"{name}({namespace}/{service_name})"
+            self._sync_failed(service, _refusal(error, rule_scheme, load_balancer))
+        except OSError as error:
+            self._sync_failed(service, str(error))
+        return None
+
     def _tear_down(self, service: Obj) -> None:
         service_type = self.rtype("v1", "Service")
         name = load_balancer_name(service)
         self._due.pop(service["metadata"]["uid"], None)
-        if name in self.compute.rules:
+        if self.compute.rule(name) is not None:
             self.event(service, "DeletingLoadBalancer", "Deleting load balancer")
-            self.compute.release(name)
+            self.compute.delete_rule(name)
             self.event(service, "DeletedLoadBalancer", "Deleted load balancer")
         status = service.get("status") or {}
         if status.get("loadBalancer"):
@@ -156,6 +179,10 @@ class ServiceLoadBalancerController(Controller):
             ]
 
         self.update(service_type, service, drop_finalizer)
+
+    def _sync_failed(self, service: Obj, cause: str) -> None:
+        message = f"Error syncing load balancer: failed to ensure load balancer: {cause}"
+        self.failed(service, "SyncLoadBalancerFailed", message)
 
     def _backend(self, namespace: str, name: str) -> Backend:
         """Where a connection to a Service port goes: a ready endpoint's real listener."""
