@@ -26,7 +26,8 @@ DOC = """
 ### Saxml on multi-host TPU slices in GKE
 
 Creates a GKE Standard cluster with Workload Identity, one multi-host TPU node pool per slice,
-the bucket for Saxml's admin state, the IAM bindings, JobSet, and Saxml (admin server, model
+the bucket for Saxml's admin state, a labelled static address for the load balancer, the
+IAM bindings, JobSet, and Saxml (admin server, model
 servers as a JobSet, sax-http), then publishes the model and smoke-tests `generate`.
 
 The first task, `plan`, validates every parameter and derives every name; nothing is created
@@ -73,10 +74,11 @@ with DAG(
     planned = plan()
     cluster = _step("ensure_cluster", "cluster:ensure_cluster")
     bucket = _step("ensure_bucket", "storage:ensure_bucket")
+    http_ip = _step("ensure_http_address", "address:ensure_http_address")
     node_pools = _step("ensure_tpu_node_pools", "node_pools:ensure_tpu_node_pools")
     identity = _step("ensure_workload_identity", "identity:ensure_workload_identity", CLUSTER)
     jobset = _step("install_jobset", "jobset:install_jobset", CLUSTER)
-    deploy = _step("deploy_saxml", "saxml:deploy_saxml", CLUSTER)
+    deploy = _step("deploy_saxml", "saxml:deploy_saxml", (*CLUSTER, "ensure_http_address"))
     pods = PodsReadySensor(task_id="wait_for_pods")
     address = _step("wait_for_http_address", "saxml:wait_for_http_address", CLUSTER)
     publish = _step("publish_model", "saxml:publish_model", CLUSTER)
@@ -88,10 +90,10 @@ with DAG(
     # (and a work task that failed still counts, which on_failure_fail_dagrun would hide).
     verify = _step("verify_teardown", "teardown:verify")
 
-    planned >> [cluster, bucket]
+    planned >> [cluster, bucket, http_ip]
     cluster >> node_pools
     [cluster, bucket] >> identity
     cluster >> jobset
-    [node_pools, identity, jobset] >> deploy >> [pods, address]
+    [node_pools, identity, jobset, http_ip] >> deploy >> [pods, address]
     pods >> publish >> loaded >> smoke
     [smoke, address] >> report >> teardown >> verify

@@ -19,8 +19,10 @@ DOC = """
 ### Nightly teardown of saxml-gke deployments
 
 Finds clusters labelled `managed-by: saxml-gke` whose `expires-at` has passed (or the one named
-in `cluster_name`), plus buckets and Google service accounts of ours whose cluster is gone, and
-tears each down in order (load balancer, workloads, TPU pools, cluster, IAM, bucket).
+in `cluster_name`), plus buckets, load balancer addresses (with any forwarding rule a cluster
+deleted before its Service left on them) and Google service accounts of ours whose cluster is
+gone, and tears each down in order (load balancer, workloads, TPU pools, cluster, address, IAM,
+bucket).
 """
 
 with DAG(
@@ -48,7 +50,7 @@ with DAG(
     def find_deployments(**context: Any) -> list[dict[str, Any]]:
         """Specs of the deployments to remove (the named one, or every expired one)."""
         from saxml_gke.hooks.google import GoogleApiHook
-        from saxml_gke.steps.discovery import find_deployments
+        from saxml_gke.steps.discovery import existing_resources, find_deployments
 
         params = context["params"]
         project = params["project_id"] or GoogleApiHook().project_id
@@ -59,10 +61,17 @@ with DAG(
             now=context["dag_run"].run_after,  # a scheduled run judges expiry at its own time
             gcp_conn_id="google_cloud_default",
         )
-        names = [f"{s['deployment']} ({s['cluster']['zone']})" for s in specs]
-        verb = "Would tear down" if params["dry_run"] else "Tearing down"
-        log.info("%s: %s", verb, ", ".join(names) or "nothing")
-        return [] if params["dry_run"] else specs
+        if not params["dry_run"]:
+            names = [f"{s['deployment']} ({s['cluster']['zone']})" for s in specs]
+            log.info("Tearing down: %s", ", ".join(names) or "nothing")
+            return specs
+        for spec in specs:
+            found = existing_resources(spec, gcp_conn_id="google_cloud_default")
+            log.info("Would tear down %s (%s): %s", spec["deployment"], spec["cluster"]["zone"],
+                     "; ".join(found) or "nothing exists any more")  # fmt: skip
+        if not specs:
+            log.info("Would tear down nothing")
+        return []
 
     @task(trigger_rule="none_failed")
     def delete_orphan_service_accounts(**context: Any) -> list[str]:
@@ -89,8 +98,21 @@ with DAG(
         )
         return orphans
 
+    @task(trigger_rule="all_done")
+    def report(torn_down: Any, service_accounts: list[str] | None, **context: Any) -> dict:
+        """What this run deleted, per deployment, in one place (with dry_run: nothing, and the
+        service accounts it would delete)."""
+        deleted = {result["deployment"]: result["deleted"] for result in torn_down or [] if result}
+        for deployment, items in deleted.items():
+            log.info("%s: deleted %s", deployment, ", ".join(items) or "nothing (already gone)")
+        verb = "would delete" if context["params"]["dry_run"] else "deleted"
+        log.info("Orphan service accounts %s: %s", verb, service_accounts or "none")
+        return {"deployments": deleted, "service_accounts": service_accounts or []}
+
     specs = find_deployments()
     torn_down = StepOperator.partial(
         task_id="tear_down", step="saxml_gke.steps.teardown:tear_down"
     ).expand(spec=specs)
-    torn_down >> delete_orphan_service_accounts()
+    orphans = delete_orphan_service_accounts()
+    torn_down >> orphans
+    report(torn_down.output, orphans)

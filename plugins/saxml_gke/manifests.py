@@ -19,13 +19,21 @@ from saxml_gke.spec import LABEL_DEPLOYMENT, LABEL_MANAGED_BY, DeploymentSpec
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "include" / "manifests"
 
 
-def render_objects(spec: DeploymentSpec) -> list[dict[str, Any]]:
-    """Every object, in apply order (namespace and service account before the workloads)."""
+def render_objects(
+    spec: DeploymentSpec, load_balancer_ip: str | None = None
+) -> list[dict[str, Any]]:
+    """Every object, in apply order (namespace and service account before the workloads).
+
+    `load_balancer_ip` is the reserved address for the sax-http Service, known only once
+    it is reserved (the CLI renders without it)."""
     environment = _environment()
     objects: list[dict[str, Any]] = []
     for name in sorted(environment.list_templates(extensions=["j2"])):
         text = environment.get_template(name).render(
-            spec=spec, labels=spec.labels, pod_labels=_pod_labels(spec)
+            spec=spec,
+            labels=spec.labels,
+            pod_labels=_pod_labels(spec),
+            load_balancer_ip=load_balancer_ip,
         )
         objects.extend(doc for doc in yaml.safe_load_all(text) if doc is not None)
     return objects

@@ -40,6 +40,7 @@ def plan_summary(spec: DeploymentSpec) -> dict[str, Any]:
         },
         "jobset_manifest_url": spec.saxml.jobset_manifest_url,
         "http_exposure": spec.saxml.http_exposure,
+        "http_address": spec.saxml.http_address or None,
         "teardown": spec.teardown,
         "expires_at": spec.expires_at,
         "labels": spec.labels,

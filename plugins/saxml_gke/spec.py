@@ -147,6 +147,9 @@ class SaxmlSpec:
     leader_hostnames: tuple[str, ...]
     jobset_version: str
     jobset_manifest_url: str
+    # The static address reserved for the load balancer ("" with http_exposure=none). Last,
+    # with a default, so specs stored by earlier versions (which reserved none) still load.
+    http_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -548,6 +551,9 @@ def _derive(
             ),
             jobset_version=params["jobset_version"],
             jobset_manifest_url=manifest_url,
+            http_address=(
+                "" if params["http_exposure"] == "none" else f"{params['cluster_name']}-sax-http"
+            ),
         ),
         waits=WaitSpec(
             poll_seconds=params["poll_seconds"],

@@ -89,6 +89,26 @@ def gke_gone(arguments: Mapping[str, Any], state: dict[str, Any]) -> Poll:
     return Poll(done=cluster is None, progress=f"cluster {arguments['cluster']} {status}")
 
 
+def compute_operations_done(arguments: Mapping[str, Any], state: dict[str, Any]) -> Poll:
+    """Every named Compute Engine region operation is DONE; one that ended with errors fails."""
+    from saxml_gke.hooks.compute import ComputeHook, operation_error, resource_name
+
+    hook = ComputeHook(gcp_conn_id=arguments["gcp_conn_id"])
+    running = []
+    for name in arguments["operations"]:
+        operation = hook.get_region_operation(
+            project_id=arguments["project_id"], region=arguments["region"], name=name
+        )
+        target = f"{operation.get('operationType', 'operation')} of " + resource_name(
+            operation.get("targetLink", name)
+        )
+        if operation.get("status") != "DONE":
+            running.append(f"{target} {operation.get('status', '')}")
+        elif error := operation_error(operation):
+            return Poll(failure=f"{target} failed: {error}")
+    return Poll(done=not running, progress=", ".join(running) or "done")
+
+
 def jobset_ready(arguments: Mapping[str, Any], state: dict[str, Any]) -> Poll:
     """JobSet's controller is Available and its webhook admits a (dry-run) JobSet."""
     kube = _kube(arguments)
@@ -187,6 +207,7 @@ PROBES: dict[str, Probe] = {
     "cluster_settled": cluster_settled,
     "node_pools_settled": node_pools_settled,
     "gke_gone": gke_gone,
+    "compute_operations_done": compute_operations_done,
     "jobset_ready": jobset_ready,
     "pods_ready": pods_ready,
     "model_loaded": model_loaded,

@@ -18,7 +18,7 @@ def test_tutorial_with_teardown_always_serves_then_leaves_nothing(world, control
     assert report["answer"].strip()
     assert report["steps"]["wait_for_model_loaded"]["loaded_on"]
     assert len(report["steps"]["wait_for_model_loaded"]["loaded_on"]) == 2
-    assert report["endpoint"].startswith("http://127.0.0.")
+    assert report["endpoint"] == f"http://{report['steps']['ensure_http_address']['ip']}:8888"
     assert served_model_events(dag_run.run_id) == [
         {
             "deployment": "saxml",
@@ -49,6 +49,7 @@ def test_on_failure_keeps_serving_a_rerun_changes_nothing_and_the_nightly_teardo
     assert second.state == "success", task_states(second)
     assert xcom(second, "publish_model")["action"] == "unchanged"
     assert xcom(second, "ensure_cluster")["created"] is False
+    assert xcom(second, "ensure_http_address")["created"] is False
     assert _operations(world) == operations_before
 
     nightly = run_dag(

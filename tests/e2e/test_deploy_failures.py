@@ -78,3 +78,15 @@ def test_admin_server_without_bucket_access_crash_loops_with_the_storage_error(
     assert "BackOff: Back-off restarting failed container" in logged
     assert "last log lines of sax-admin-server" in logged
     assert "Failed to check path /gcs/saxml-rehearsal-gke-bucket/sax-root" in logged
+
+
+def test_no_static_address_quota_fails_the_address_and_cleans_up_the_cluster(
+    world, control, airflow_db, capfd
+):
+    """The region has no static address left: the reservation's operation ends with
+    QUOTA_EXCEEDED while the cluster is being created; teardown removes the cluster."""
+    inject(control, "static-address-quota")
+    dag_run = run_dag("saxml_gke_deploy", run_conf=conf(world, http_exposure="external"))
+    states = assert_failed_and_cleaned(dag_run, control, "ensure_http_address")
+    assert states["deploy_saxml"] == "upstream_failed", states
+    assert "insert of saxml-sax-http failed: QUOTA_EXCEEDED" in output(capfd)

@@ -89,6 +89,14 @@ def test_http_exposure_shapes_the_service(
     assert service["metadata"].get("annotations") == annotations
 
 
+def test_the_reserved_address_becomes_the_load_balancer_ip() -> None:
+    spec = build_spec({**TUTORIAL_CONF, "http_exposure": "internal"}, now=NOW)
+    service = by_kind(render_objects(spec, "10.128.0.7"))["Service/sax-http-lb"]
+    assert service["spec"]["loadBalancerIP"] == "10.128.0.7"
+    kubernetes_validate.validate(service, "1.31.0", strict=True)
+    assert "loadBalancerIP" not in by_kind(render_objects(spec))["Service/sax-http-lb"]["spec"]
+
+
 def test_slice_shape_reaches_the_jobset() -> None:
     jobset = by_kind(
         render(tpu_generation="v6e", tpu_topology="2x4", tpu_slices=3, model_path="my.custom.Model")

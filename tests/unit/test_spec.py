@@ -65,6 +65,22 @@ def test_spec_round_trips_through_a_json_xcom() -> None:
     assert DeploymentSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
 
 
+def test_a_stored_spec_from_before_reserved_addresses_still_loads() -> None:
+    stored = build().to_dict()
+    del stored["saxml"]["http_address"]
+    assert DeploymentSpec.from_dict(stored).saxml.http_address == ""
+
+
+@pytest.mark.parametrize(
+    ("exposure", "address"),
+    [("internal", "saxml-sax-http"), ("external", "saxml-sax-http"), ("none", "")],
+)
+def test_a_load_balancer_gets_a_reserved_address_named_after_the_deployment(
+    exposure: str, address: str
+) -> None:
+    assert build(http_exposure=exposure).saxml.http_address == address
+
+
 def test_ttl_zero_never_expires() -> None:
     spec = build(ttl_hours=0)
     assert spec.expires_at is None

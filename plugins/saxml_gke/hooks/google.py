@@ -1,8 +1,9 @@
 """What every Google hook shares: the connection's endpoint overrides and error descriptions.
 
 `endpoint_overrides` in the `google_cloud_platform` connection's extras maps an API
-(`container`, `iam`, `cloudresourcemanager`, `storage`) to a base URL: a Private Service Connect
-endpoint on Google Cloud, or the local emulator. Without it, the clients use Google's endpoints.
+(`container`, `iam`, `cloudresourcemanager`, `storage`, `compute`) to a base URL: a Private
+Service Connect endpoint on Google Cloud, or the local emulator. Without it, the clients use
+Google's endpoints.
 """
 
 import json

@@ -3,13 +3,17 @@
 A deployment is found by its cluster's labels; its spec comes from the ConfigMap the deploy
 run stored in the cluster, or, when that cannot be read, is derived from the labels (teardown
 then deletes only what carries this deployment's labels, so a guessed name cannot hit anything
-else). Orphans are buckets and Google service accounts of ours whose cluster is gone.
+else). Orphans are buckets, load balancer addresses and Google service accounts of ours whose
+cluster is gone; an orphan address may still carry the forwarding rule a cluster deleted before
+its Service left behind, and the teardown removes that rule with it.
 """
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from saxml_gke.hooks.compute import ComputeHook
 from saxml_gke.hooks.gke import GkeHook
 from saxml_gke.hooks.iam import IamHook
 from saxml_gke.hooks.kube import KubeHook
@@ -20,8 +24,10 @@ from saxml_gke.spec import (
     LABEL_EXPIRES_AT,
     LABEL_MANAGED_BY,
     MANAGED_BY,
+    DeploymentSpec,
     build_spec,
 )
+from saxml_gke.steps.base import StepContext
 from saxml_gke.steps.cluster import SPEC_CONFIG_MAP
 
 ANY_ZONE = "-"
@@ -76,23 +82,41 @@ def _spec_of(
 def _orphans(
     project_id: str, zone: str, clusters: set[str], now: datetime, gcp_conn_id: str
 ) -> list[dict[str, Any]]:
-    """Expired buckets of ours whose deployment has no cluster any more."""
-    specs = []
-    for bucket in StorageHook(gcp_conn_id=gcp_conn_id).list_buckets(project_id=project_id):
-        labels = bucket.labels or {}
+    """Specs of expired deployments that have no cluster any more but still a bucket or a
+    load balancer address of ours: the teardown removes whichever of them exists."""
+    confs: dict[str, dict[str, Any]] = {}
+
+    def orphan(labels: dict[str, str], zone_guess: str) -> dict[str, Any] | None:
         deployment = labels.get(LABEL_DEPLOYMENT)
-        if labels.get(LABEL_MANAGED_BY) != MANAGED_BY or deployment in clusters:
-            continue
+        if labels.get(LABEL_MANAGED_BY) != MANAGED_BY or not deployment or deployment in clusters:
+            return None
         if not expired(labels, now):
-            continue
-        conf = {
-            "project_id": project_id,
-            "zone": zone or _zone_of(bucket.location),
-            "cluster_name": deployment,
-            "bucket": bucket.name,
-        }
-        specs.append(build_spec(conf, now=now).to_dict())
-    return specs
+            return None
+        return confs.setdefault(
+            deployment,
+            {"project_id": project_id, "zone": zone or zone_guess, "cluster_name": deployment},
+        )
+
+    for bucket in StorageHook(gcp_conn_id=gcp_conn_id).list_buckets(project_id=project_id):
+        conf = orphan(bucket.labels or {}, _zone_in(bucket.location.lower()))
+        if conf is not None:
+            conf["bucket"] = bucket.name
+    addresses = ComputeHook(gcp_conn_id=gcp_conn_id).list_addresses(
+        project_id=project_id,
+        region=zone.rsplit("-", 1)[0] if zone else None,
+        label=(LABEL_MANAGED_BY, MANAGED_BY),
+    )
+    for found in addresses:
+        orphan(found.get("labels") or {}, _zone_in(found["region"].rsplit("/", 1)[-1]))
+    return [build_spec(conf, now=now).to_dict() for conf in confs.values()]
+
+
+def existing_resources(spec: dict[str, Any], *, gcp_conn_id: str) -> list[str]:
+    """What of a deployment exists now: what tearing it down would delete."""
+    from saxml_gke.steps.teardown import leftovers
+
+    ctx = StepContext(DeploymentSpec.from_dict(spec), gcp_conn_id, {}, logging.getLogger(__name__))
+    return leftovers(ctx)
 
 
 def orphan_service_accounts(*, project_id: str, clusters: set[str], gcp_conn_id: str) -> list[str]:
@@ -108,6 +132,6 @@ def orphan_service_accounts(*, project_id: str, clusters: set[str], gcp_conn_id:
     return orphans
 
 
-def _zone_of(location: str) -> str:
-    """A zone for a spec derived from a regional bucket: only its region matters there."""
-    return f"{location.lower()}-a"
+def _zone_in(region: str) -> str:
+    """A zone for a spec derived from a regional resource: only its region matters there."""
+    return f"{region}-a"

@@ -8,6 +8,7 @@ from saxml_gke.steps.base import Result, StepContext
 REPORTED_STEPS = (
     "ensure_cluster",
     "ensure_bucket",
+    "ensure_http_address",
     "ensure_tpu_node_pools",
     "ensure_workload_identity",
     "install_jobset",
@@ -29,6 +30,7 @@ _DETAIL_KEYS = (
     "loaded_at",
     "loaded_on",
     "address",
+    "ip",
 )
 
 

@@ -12,7 +12,7 @@ from saxml_gke.steps.base import Result, StepContext, Wait, elapsed_since, now_i
 
 
 def deploy_saxml(ctx: StepContext) -> Result:
-    objects = render_objects(ctx.spec)
+    objects = render_objects(ctx.spec, ctx.upstream["ensure_http_address"]["ip"])
     KubeHook(**ctx.cluster_access(), gcp_conn_id=ctx.gcp_conn_id).apply(objects)
     names = [f"{obj['kind']}/{obj['metadata']['name']}" for obj in objects]
     ctx.log.info("Applied %s", ", ".join(names))

@@ -2,8 +2,9 @@
 
 The Service goes first and is waited for (its load balancer outlives a deleted cluster, as on
 GCP), then the workloads, the TPU node pools (they bill while their nodes exist), the cluster,
-the IAM bindings and Google service account, and the bucket only if this deployment created
-it. Everything is looked up by name and label, so it also cleans up after a run that failed
+the reserved load balancer address (after any forwarding rule a cluster deleted too early left
+on it), the IAM bindings and Google service account, and the bucket only if this deployment
+created it. Everything is looked up by name and label, so it also cleans up after a run that failed
 half way, or one whose worker died.
 """
 
@@ -11,12 +12,14 @@ import time
 from typing import Any
 
 from saxml_gke.errors import DeploymentError, ErrorKind
+from saxml_gke.hooks.compute import ComputeHook, resource_name
 from saxml_gke.hooks.gke import GkeHook
 from saxml_gke.hooks.iam import IamHook
 from saxml_gke.hooks.kube import KubeHook
 from saxml_gke.hooks.saxml import SaxmlHook
 from saxml_gke.hooks.storage import StorageHook
 from saxml_gke.spec import DeploymentSpec
+from saxml_gke.steps import address
 from saxml_gke.steps.base import Result, StepContext, Wait, elapsed_since
 from saxml_gke.steps.identity import WORKLOAD_IDENTITY_USER, service_account_description
 from saxml_gke.steps.storage import owned_by
@@ -72,7 +75,7 @@ def _delete_node_pools(ctx: StepContext, carry: dict[str, Any]) -> Result | Wait
     spec, hook = ctx.spec, GkeHook(gcp_conn_id=ctx.gcp_conn_id)
     cluster = _our_cluster(ctx)
     if cluster is None:
-        return _delete_google_resources(ctx, carry)
+        return _release_http_address(ctx, carry)
     if cluster.get("status") != "RUNNING":  # deleting the cluster takes its pools with it
         return node_pools_gone(ctx, None, carry)
     where = _where(spec)
@@ -108,8 +111,74 @@ def node_pools_gone(ctx: StepContext, result: Any, carry: dict[str, Any]) -> Res
     )
 
 
-def cluster_gone(ctx: StepContext, result: Any, carry: dict[str, Any]) -> Result:
+def cluster_gone(ctx: StepContext, result: Any, carry: dict[str, Any]) -> Result | Wait:
+    return _release_http_address(ctx, carry)
+
+
+def _release_http_address(ctx: StepContext, carry: dict[str, Any]) -> Result | Wait:
+    """Release our reserved address. A forwarding rule still using it was left behind by a
+    cluster deleted before its Service (nothing else can use our address): it goes first."""
+    spec, found = ctx.spec, _our_address(ctx)
+    if found is None:
+        return _delete_google_resources(ctx, carry)
+    rules = [resource_name(user) for user in found.get("users") or []]
+    if not rules:
+        return _delete_address(ctx, carry, found)
+    hook = ComputeHook(gcp_conn_id=ctx.gcp_conn_id)
+    operations = [
+        operation["name"]
+        for rule in rules
+        if (operation := hook.delete_forwarding_rule(**address.where(spec), name=rule))
+    ]
+    on = spec.saxml.http_address
+    carry["deleted"] += [f"forwarding rule {rule} (left behind on {on})" for rule in rules]
+    return _wait_for_compute(
+        ctx,
+        operations,
+        f"forwarding rules {', '.join(rules)} to go",
+        "forwarding_rules_gone",
+        carry,
+    )
+
+
+def forwarding_rules_gone(ctx: StepContext, result: Any, carry: dict[str, Any]) -> Result | Wait:
+    found = _our_address(ctx)
+    return (
+        _delete_google_resources(ctx, carry)
+        if found is None
+        else _delete_address(ctx, carry, found)
+    )
+
+
+def _delete_address(
+    ctx: StepContext, carry: dict[str, Any], found: dict[str, Any]
+) -> Result | Wait:
+    spec, name = ctx.spec, ctx.spec.saxml.http_address
+    hook = ComputeHook(gcp_conn_id=ctx.gcp_conn_id)
+    operation = hook.delete_address(**address.where(spec), name=name)
+    if operation is None:
+        return _delete_google_resources(ctx, carry)
+    carry["deleted"].append(f"address {name} ({found.get('address')})")
+    return _wait_for_compute(
+        ctx, [operation["name"]], f"address {name} to be released", "address_released", carry
+    )
+
+
+def address_released(ctx: StepContext, result: Any, carry: dict[str, Any]) -> Result:
     return _delete_google_resources(ctx, carry)
+
+
+def _wait_for_compute(
+    ctx: StepContext, operations: list[str], description: str, then: str, carry: dict[str, Any]
+) -> Wait:
+    return Wait(
+        probe="compute_operations_done",
+        arguments=ctx.probe_arguments(**address.where(ctx.spec), operations=operations),
+        timeout=ctx.spec.waits.operation_timeout,
+        description=description,
+        then=f"saxml_gke.steps.teardown:{then}",
+        carry=carry,
+    )
 
 
 def _delete_google_resources(ctx: StepContext, carry: dict[str, Any]) -> Result:
@@ -141,7 +210,11 @@ def _delete_google_resources(ctx: StepContext, carry: dict[str, Any]) -> Result:
             "teardown finished but these still exist: " + "; ".join(remaining),
         )
     ctx.log.info("Deleted: %s", ", ".join(carry["deleted"]) or "nothing (nothing existed)")
-    return {"deleted": carry["deleted"], "seconds": elapsed_since(carry["started"])}
+    return {
+        "deployment": spec.deployment,
+        "deleted": carry["deleted"],
+        "seconds": elapsed_since(carry["started"]),
+    }
 
 
 def verify(ctx: StepContext) -> Result:
@@ -169,6 +242,13 @@ def leftovers(ctx: StepContext) -> list[str]:
     )
     if account is not None and account.get("description") == service_account_description(spec):
         remaining.append(f"service account {spec.identity.gsa_email}")
+    found = _our_address(ctx)
+    if found is not None:
+        name = spec.saxml.http_address
+        users = ", ".join(resource_name(user) for user in found.get("users") or [])
+        remaining.append(
+            f"address {name}" + (f" (used by forwarding rules {users})" if users else "")
+        )
     return remaining
 
 
@@ -182,6 +262,17 @@ def _our_cluster(ctx: StepContext) -> dict[str, Any] | None:
     if cluster is None or not owned_by(spec, cluster.get("resourceLabels") or {}):
         return None
     return {**cluster, "ca_certificate": cluster.get("masterAuth", {}).get("clusterCaCertificate")}
+
+
+def _our_address(ctx: StepContext) -> dict[str, Any] | None:
+    """The deployment's reserved address; None when there is none or it is not ours."""
+    spec, name = ctx.spec, ctx.spec.saxml.http_address
+    if not name:
+        return None
+    found = ComputeHook(gcp_conn_id=ctx.gcp_conn_id).get_address(**address.where(spec), name=name)
+    if found is None or not owned_by(spec, found.get("labels") or {}):
+        return None
+    return found
 
 
 def _kube(ctx: StepContext, cluster: dict[str, Any]) -> KubeHook:

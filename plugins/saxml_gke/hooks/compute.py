@@ -1,0 +1,89 @@
+"""Compute Engine regional addresses, forwarding rules and operations (compute v1 discovery).
+
+The deployment reserves a static address for the sax-http load balancer so that the address,
+unlike the forwarding rule GKE creates for it, carries our labels: it is how a load balancer
+left behind by a cluster deleted before its Service is found and removed.
+"""
+
+from functools import cached_property
+from typing import Any
+
+from googleapiclient.errors import HttpError
+
+from saxml_gke.hooks.discovery_api import DiscoveryApiHook
+
+Operation = dict[str, Any]
+
+
+class ComputeHook(DiscoveryApiHook):
+    @cached_property
+    def _compute(self) -> Any:
+        return self.build_client("compute", "v1", service_path="compute/v1/")
+
+    def get_address(self, *, project_id: str, region: str, name: str) -> dict[str, Any] | None:
+        request = self._compute.addresses().get(project=project_id, region=region, address=name)
+        return self.execute_or_none(f"get address {name}", request)
+
+    def list_addresses(
+        self, *, project_id: str, region: str | None, label: tuple[str, str]
+    ) -> list[dict[str, Any]]:
+        """Addresses carrying the label `key=value`, in one region or (None) in all of them."""
+        key, value = label
+        query = f'labels.{key} = "{value}"'
+        addresses = self._compute.addresses()
+        if region is not None:
+            where = {"project": project_id, "region": region, "filter": query}
+            return self.list_all("list addresses", addresses, "items", **where)
+        found: list[dict[str, Any]] = []
+        request = addresses.aggregatedList(project=project_id, filter=query)
+        while request is not None:
+            response = self.execute("list addresses", request)
+            for scoped in response.get("items", {}).values():
+                found += scoped.get("addresses", [])
+            request = addresses.aggregatedList_next(request, response)
+        return found
+
+    def insert_address(
+        self, *, project_id: str, region: str, body: dict[str, Any]
+    ) -> Operation | None:
+        """The insert operation; None when an address of that name already exists."""
+        request = self._compute.addresses().insert(project=project_id, region=region, body=body)
+        try:
+            return self.execute(f"reserve address {body['name']}", request)
+        except HttpError as error:
+            if error.status_code == 409:
+                return None
+            raise
+
+    def delete_address(self, *, project_id: str, region: str, name: str) -> Operation | None:
+        """The delete operation; None when the address does not exist."""
+        request = self._compute.addresses().delete(project=project_id, region=region, address=name)
+        return self.execute_or_none(f"release address {name}", request)
+
+    def delete_forwarding_rule(
+        self, *, project_id: str, region: str, name: str
+    ) -> Operation | None:
+        """The delete operation; None when the rule does not exist."""
+        request = self._compute.forwardingRules().delete(
+            project=project_id, region=region, forwardingRule=name
+        )
+        return self.execute_or_none(f"delete forwarding rule {name}", request)
+
+    def get_region_operation(self, *, project_id: str, region: str, name: str) -> Operation:
+        request = self._compute.regionOperations().get(
+            project=project_id, region=region, operation=name
+        )
+        return self.execute(f"get operation {name}", request)
+
+
+def operation_error(operation: Operation) -> str | None:
+    """The errors of a DONE operation, joined; None when it succeeded."""
+    errors = (operation.get("error") or {}).get("errors") or []
+    if not errors:
+        return None
+    return "; ".join(f"{e.get('code', 'ERROR')}: {e.get('message', '')}" for e in errors)
+
+
+def resource_name(link: str) -> str:
+    """The last segment of a Compute resource URL (selfLink, user or target link)."""
+    return link.rstrip("/").rsplit("/", 1)[-1]
