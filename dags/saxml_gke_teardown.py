@@ -105,8 +105,8 @@ with DAG(
         deleted = {result["deployment"]: result["deleted"] for result in torn_down or [] if result}
         for deployment, items in deleted.items():
             log.info("%s: deleted %s", deployment, ", ".join(items) or "nothing (already gone)")
-        verb = "would delete" if context["params"]["dry_run"] else "deleted"
-        log.info("Orphan service accounts %s: %s", verb, service_accounts or "none")
+        done = "that a real run would delete" if context["params"]["dry_run"] else "deleted"
+        log.info("Orphan service accounts %s: %s", done, service_accounts or "none")
         return {"deployments": deleted, "service_accounts": service_accounts or []}
 
     specs = find_deployments()

@@ -7,7 +7,7 @@ from tests.e2e.conftest import conf, resources, run_dag, task_states, xcom
 
 
 def test_nightly_teardown_removes_the_load_balancer_a_deleted_cluster_left_behind(
-    world, control, airflow_db
+    world, control, airflow_db, caplog
 ):
     deployed = run_dag("saxml_gke_deploy", run_conf=conf(world, http_exposure="external"))
     assert deployed.state == "success", task_states(deployed)
@@ -29,6 +29,8 @@ def test_nightly_teardown_removes_the_load_balancer_a_deleted_cluster_left_behin
     assert {(r["kind"], r["name"].rsplit("/", 1)[-1]) for r in resources(control)} == left
 
     assert xcom(dry, "report") == {"deployments": {}, "service_accounts": [account]}
+    assert "Would tear down saxml (us-west4-a): bucket gs://" in caplog.text
+    assert "address saxml-sax-http (used by forwarding rules a" in caplog.text
 
     nightly = run_dag(  # a minute later: another run id
         "saxml_gke_teardown",

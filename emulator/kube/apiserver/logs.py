@@ -4,14 +4,13 @@ them (`container`, `tailLines`, `sinceSeconds`, `sinceTime`, `timestamps`, `prev
 the API server cannot reach the node's kubelet (the `pod-log-errors` scenario)."""
 
 import asyncio
-import contextlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from emulator.kube.apiserver.reads import feed
+from emulator.kube.apiserver.reads import end_stream, feed
 from emulator.kube.apiserver.timestamps import parse_rfc3339, rfc3339_nano
 from emulator.kube.errors import KubeApiError, bad_request, internal_error, invalid
 from emulator.kube.faults import LOG_READS
@@ -115,11 +114,7 @@ async def pod_log(
     except ConnectionResetError:
         pass
     finally:
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pump
-    with contextlib.suppress(ConnectionResetError):
-        await response.write_eof()
+        await end_stream(pump, response)
     return response
 
 

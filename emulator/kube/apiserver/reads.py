@@ -77,6 +77,15 @@ async def feed(source: AsyncIterator[T], queue: "asyncio.Queue[T | KubeApiError 
     queue.put_nowait(None)
 
 
+async def end_stream(pump: "asyncio.Task[None]", response: web.StreamResponse) -> None:
+    """Stop feeding a streamed response and end it; a client that went away is no error."""
+    pump.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await pump
+    with contextlib.suppress(ConnectionResetError):
+        await response.write_eof()
+
+
 def selector(rtype: ResourceType, query: Mapping[str, str]) -> Matcher | None:
     """The label and field selectors of a request; 400 for what the API server cannot select."""
     labels, fields = query.get("labelSelector"), query.get("fieldSelector")
@@ -190,11 +199,7 @@ class WatchStream:
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
-        with contextlib.suppress(ConnectionResetError):
-            await response.write_eof()
+            await end_stream(pump, response)
         return response
 
     def _initial_version(self) -> int:

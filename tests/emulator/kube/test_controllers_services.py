@@ -155,7 +155,7 @@ def test_a_load_balancer_answers_on_its_own_loopback_address_until_the_service_g
         assert ingress_ip(cluster, "public") is None  # Google takes a while to program it
         address = await eventually(lambda: ingress_ip(cluster, "public"))
         private_address = await eventually(lambda: ingress_ip(cluster, "private"))
-        assert address.startswith("127.0.0.") and address != "127.0.0.1"
+        assert address.startswith("127.") and address != "127.0.0.1"
         assert private_address != address
         assert cluster.get("v1", "Service", "public")["status"]["loadBalancer"]["ingress"] == [
             {"ip": address, "ipMode": "VIP"}
