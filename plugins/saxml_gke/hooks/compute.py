@@ -34,14 +34,15 @@ class ComputeHook(DiscoveryApiHook):
         if region is not None:
             where = {"project": project_id, "region": region, "filter": query}
             return self.list_all("list addresses", addresses, "items", **where)
-        found: list[dict[str, Any]] = []
-        request = addresses.aggregatedList(project=project_id, filter=query)
-        while request is not None:
-            response = self.execute("list addresses", request)
-            for scoped in response.get("items", {}).values():
-                found += scoped.get("addresses", [])
-            request = addresses.aggregatedList_next(request, response)
-        return found
+        pages = self.pages(
+            "list addresses", addresses, "aggregatedList", project=project_id, filter=query
+        )
+        return [
+            address
+            for response in pages
+            for scoped in response.get("items", {}).values()
+            for address in scoped.get("addresses", [])
+        ]
 
     def insert_address(
         self, *, project_id: str, region: str, body: dict[str, Any]

@@ -6,6 +6,7 @@ network. An endpoint override replaces the whole base URL, service path included
 service path is appended to it here.
 """
 
+from collections.abc import Iterator
 from typing import Any
 
 from googleapiclient import discovery
@@ -45,13 +46,21 @@ class DiscoveryApiHook(GoogleApiHook):
 
     def list_all(self, what: str, collection: Any, items_key: str, **arguments: Any) -> list[Any]:
         """Every item of a paged list method (`collection.list(**arguments)` and its pages)."""
-        items: list[Any] = []
-        request = collection.list(**arguments)
+        return [
+            item
+            for response in self.pages(what, collection, "list", **arguments)
+            for item in response.get(items_key, [])
+        ]
+
+    def pages(
+        self, what: str, collection: Any, method: str, **arguments: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Each response of a paged method (`list`, `aggregatedList`, ...), page by page."""
+        request = getattr(collection, method)(**arguments)
         while request is not None:
             response = self.execute(what, request)
-            items += response.get(items_key, [])
-            request = collection.list_next(request, response)
-        return items
+            yield response
+            request = getattr(collection, f"{method}_next")(request, response)
 
 
 def _describe(error: Exception) -> tuple[ErrorKind, str] | None:

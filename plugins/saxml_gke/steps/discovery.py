@@ -29,6 +29,7 @@ from saxml_gke.spec import (
 )
 from saxml_gke.steps.base import StepContext
 from saxml_gke.steps.cluster import SPEC_CONFIG_MAP
+from saxml_gke.steps.teardown import leftovers
 
 ANY_ZONE = "-"
 
@@ -113,8 +114,6 @@ def _orphans(
 
 def existing_resources(spec: dict[str, Any], *, gcp_conn_id: str) -> list[str]:
     """What of a deployment exists now: what tearing it down would delete."""
-    from saxml_gke.steps.teardown import leftovers
-
     ctx = StepContext(DeploymentSpec.from_dict(spec), gcp_conn_id, {}, logging.getLogger(__name__))
     return leftovers(ctx)
 
