@@ -147,8 +147,7 @@ class Emulator:
         for name, service in self.world.services.items():
             service.load(copy.deepcopy(self._pristine[name]))
         await self.gke.start()
-        self.world.faults.clear()
-        self.world.faults.reset_scenarios()
+        self.world.faults.reset()
         self._add_operator()
 
     def issue_key(self, account_id: str, roles: list[str]) -> dict[str, Any]:
@@ -287,6 +286,8 @@ def _write_private(path: Path, content: dict[str, Any]) -> None:
     """Write atomically (readers never see half a file), readable by the owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(content, indent=2))
-    os.chmod(partial, 0o600)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a stale partial file keeps its old mode through O_CREAT
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        json.dump(content, file, indent=2)
     partial.replace(path)

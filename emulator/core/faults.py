@@ -65,6 +65,11 @@ class Faults:
         for reset in self.scenario_resets.values():
             reset()
 
+    def reset(self) -> None:
+        """No method faults, every scenario undone."""
+        self.clear()
+        self.reset_scenarios()
+
     def apply_scenario(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         if name not in self.scenarios:
             known = ", ".join(sorted(self.scenarios))

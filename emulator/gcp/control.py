@@ -79,8 +79,7 @@ class _Console:
         return json_response({"fault": asdict(fault)})
 
     async def clear_faults(self, request: web.Request) -> web.Response:
-        self.world.faults.clear()
-        self.world.faults.reset_scenarios()
+        self.world.faults.reset()
         return json_response({})
 
     async def reset(self, request: web.Request) -> web.Response:

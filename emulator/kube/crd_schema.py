@@ -11,12 +11,21 @@ from typing import Any
 import jsonschema
 
 
-def crd_version_schema(crd: Mapping[str, Any], version: str) -> dict[str, Any]:
-    """The openAPIV3Schema of one served version of a CRD, translated for jsonschema."""
+def version_schema(crd: Mapping[str, Any], version: str) -> Mapping[str, Any] | None:
+    """The raw openAPIV3Schema of one version of a CRD, or None if it has no such version."""
     for entry in crd["spec"]["versions"]:
         if entry["name"] == version:
-            return _strict(entry["schema"]["openAPIV3Schema"], is_root=True)
-    raise KeyError(f"{crd['metadata']['name']} serves no version {version}")
+            schema: Mapping[str, Any] = entry["schema"]["openAPIV3Schema"]
+            return schema
+    return None
+
+
+def crd_version_schema(crd: Mapping[str, Any], version: str) -> dict[str, Any]:
+    """The openAPIV3Schema of one served version of a CRD, translated for jsonschema."""
+    schema = version_schema(crd, version)
+    if schema is None:
+        raise KeyError(f"{crd['metadata']['name']} serves no version {version}")
+    return _strict(schema, is_root=True)
 
 
 def validation_errors(schema: Mapping[str, Any], obj: Mapping[str, Any]) -> list[str]:

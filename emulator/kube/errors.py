@@ -68,6 +68,17 @@ def conflict(plural: str, name: str, message: str, group: str = "") -> KubeApiEr
     )
 
 
+def modified(plural: str, name: str, group: str = "") -> KubeApiError:
+    """409 for a write based on an outdated resourceVersion (optimistic concurrency)."""
+    return conflict(
+        plural,
+        name,
+        "the object has been modified; please apply your changes to the latest version and try "
+        "again",
+        group,
+    )
+
+
 def invalid(kind: str, name: str, causes: list[dict[str, str]], group: str = "") -> KubeApiError:
     """422 with one cause per field, e.g. {"reason": "FieldValueInvalid", "field": ..., ...}.
 

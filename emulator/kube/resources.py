@@ -96,18 +96,34 @@ class ResourceTypes:
 
     def __init__(self) -> None:
         self._types: dict[tuple[str, str, str], ResourceType] = {}
+        # The first type in `_types` order with each (apiVersion, kind) and each storage key.
+        self._by_kind: dict[tuple[str, str], ResourceType] = {}
+        self._by_key: dict[tuple[str, str], ResourceType] = {}
         for resource_type in BUILTIN_TYPES:
             self.add(resource_type)
 
     def add(self, resource_type: ResourceType) -> None:
-        self._types[(resource_type.group, resource_type.version, resource_type.plural)] = (
-            resource_type
-        )
+        path = (resource_type.group, resource_type.version, resource_type.plural)
+        replacing = path in self._types
+        self._types[path] = resource_type
+        if replacing:  # keeps its place in `_types`, so earlier-first lookups may change
+            self._reindex()
+        else:
+            self._by_kind.setdefault((resource_type.api_version, resource_type.kind), resource_type)
+            self._by_key.setdefault(resource_type.key, resource_type)
 
     def remove_crd(self, crd_name: str) -> None:
         for key, resource_type in list(self._types.items()):
             if resource_type.crd == crd_name:
                 del self._types[key]
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self._by_kind.clear()
+        self._by_key.clear()
+        for resource_type in self._types.values():
+            self._by_kind.setdefault((resource_type.api_version, resource_type.kind), resource_type)
+            self._by_key.setdefault(resource_type.key, resource_type)
 
     def all(self) -> list[ResourceType]:
         return list(self._types.values())
@@ -122,14 +138,18 @@ class ResourceTypes:
             ) from None
 
     def by_kind(self, api_version: str, kind: str) -> ResourceType:
-        for resource_type in self._types.values():
-            if resource_type.api_version == api_version and resource_type.kind == kind:
-                return resource_type
-        raise KubeApiError(
-            404,
-            "NotFound",
-            f'no matches for kind "{kind}" in version "{api_version}"',
-        )
+        try:
+            return self._by_kind[(api_version, kind)]
+        except KeyError:
+            raise KubeApiError(
+                404,
+                "NotFound",
+                f'no matches for kind "{kind}" in version "{api_version}"',
+            ) from None
+
+    def by_key(self, key: tuple[str, str]) -> ResourceType:
+        """The first served version with a storage key (group, plural); KeyError if none."""
+        return self._by_key[key]
 
 
 def crd_resource_types(crd: Mapping[str, Any]) -> list[ResourceType]:

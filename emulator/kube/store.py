@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.core.clock import Clock
-from emulator.kube.errors import KubeApiError, already_exists, conflict, gone, not_found
+from emulator.kube.errors import KubeApiError, already_exists, gone, modified, not_found
 from emulator.kube.resources import ResourceType, ResourceTypes
 from emulator.kube.selectors import Matcher
 
@@ -80,14 +80,13 @@ class Store:
         match: Matcher | None = None,
     ) -> list[Obj]:
         """Objects of a type, sorted by namespace and name, in one namespace or all."""
-        items = [
-            obj
-            for (type_key, obj_namespace, _), obj in sorted(self._objects.items())
-            if type_key == rtype.key
-            and (namespace is None or obj_namespace == namespace)
-            and (match is None or match(obj))
-        ]
-        return [self._present(rtype, obj) for obj in items]
+        keys = sorted(
+            key
+            for key in self._objects
+            if key[0] == rtype.key and (namespace is None or key[1] == namespace)
+        )
+        items = [self._objects[key] for key in keys]
+        return [self._present(rtype, obj) for obj in items if match is None or match(obj)]
 
     def dependents(self, owner_uid: str) -> list[tuple[ResourceType, Obj]]:
         """Objects with an ownerReference to `owner_uid`."""
@@ -147,13 +146,7 @@ class Store:
             raise not_found(rtype.plural, metadata.get("name", ""), rtype.group)
         expected = metadata.get("resourceVersion")
         if expected and expected != current["metadata"]["resourceVersion"]:
-            raise conflict(
-                rtype.plural,
-                metadata["name"],
-                "the object has been modified; please apply your changes to the latest version "
-                "and try again",
-                rtype.group,
-            )
+            raise modified(rtype.plural, metadata["name"], rtype.group)
         if subresource == "status":
             updated = copy.deepcopy(current)
             updated["status"] = new.get("status", {})
@@ -358,16 +351,16 @@ class Store:
             self._collecting = False
 
     def _collect_one(self, key: ObjectKey, obj: Obj, uids: set[str]) -> bool:
-        rtype = self._type_for_key(key[0])
         metadata = obj["metadata"]
         refs = metadata.get("ownerReferences") or []
         owners_gone = refs and all(ref.get("uid") not in uids for ref in refs)
         if owners_gone and not metadata.get("deletionTimestamp"):
-            self.delete(rtype, key[1], key[2])
+            self.delete(self._type_for_key(key[0]), key[1], key[2])
             return True
         finalizers = metadata.get("finalizers") or []
         if not metadata.get("deletionTimestamp"):
             return False
+        rtype = self._type_for_key(key[0])
         dependents = self.dependents(metadata["uid"])
         if _ORPHAN in finalizers:
             for dep_type, dependent in dependents:
@@ -441,10 +434,7 @@ class Store:
                 return name
 
     def _type_for_key(self, type_key: tuple[str, str]) -> ResourceType:
-        for rtype in self.types.all():
-            if rtype.key == type_key:
-                return rtype
-        raise KeyError(type_key)
+        return self.types.by_key(type_key)
 
     @staticmethod
     def _key(rtype: ResourceType, namespace: str, name: str) -> ObjectKey:

@@ -58,7 +58,6 @@ Rpc = Callable[[JoinedServer, str], Coroutine[Any, Any, None]]
 @dataclass
 class Published:
     spec: ModelSpec
-    serving: set[str] = field(default_factory=set)  # addresses with the model loaded
 
 
 class AdminManager(AdminApi):
@@ -129,7 +128,13 @@ class AdminManager(AdminApi):
         return [self._describe(model_id, self.models[model_id]) for model_id in sorted(self.models)]
 
     def serving_addresses(self, model_id: str) -> list[str]:
-        return sorted(self._published(model_id).serving)
+        """Joined servers that are meant to serve the model and were last seen with it loaded."""
+        self._published(model_id)
+        return sorted(
+            address
+            for address, server in self.servers.items()
+            if model_id in server.wanted and _loaded(server.seen.get(model_id))
+        )
 
     # Model server RPCs
 
@@ -147,9 +152,6 @@ class AdminManager(AdminApi):
             ) from None
         server = JoinedServer(address, specs, self.clock.now(), set(seen), dict(seen))
         self.servers[address] = server
-        for model_id, status in seen.items():
-            if status.status == LOADED and model_id in self.models:
-                self.models[model_id].serving.add(address)
 
     # The refresh loop's work
 
@@ -188,8 +190,6 @@ class AdminManager(AdminApi):
         cutoff = self.clock.now() - self.clock.scaled(PING_TIMEOUT_SECONDS)
         for address in [a for a, s in self.servers.items() if s.last_ping < cutoff]:
             del self.servers[address]
-            for published in self.models.values():
-                published.serving.discard(address)
             if self.verbosity >= 2:
                 self._info(f"Pruned modelet {address}")
 
@@ -259,14 +259,10 @@ class AdminManager(AdminApi):
             )
             return
         server.seen[model_id] = ModelStatus(LOADED)
-        if model_id in self.models and model_id in server.wanted:
-            self.models[model_id].serving.add(address)
         if self.verbosity >= 2:
             self._info(f"Loaded model {model_id} onto model server {address}")
 
     async def _unload(self, server: JoinedServer, model_id: str) -> None:
-        if model_id in self.models:
-            self.models[model_id].serving.discard(server.address)
         try:
             await self.processes.dial(server.address, ModelServerApi).unload(model_id)
         except SaxError as error:
@@ -316,3 +312,7 @@ class AdminManager(AdminApi):
 
     def _info(self, message: str) -> None:
         self.log.info("mgr.go:300", message)
+
+
+def _loaded(status: ModelStatus | None) -> bool:
+    return status is not None and status.status == LOADED

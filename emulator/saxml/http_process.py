@@ -27,6 +27,10 @@ class ProcessDied(Exception):
     """The process exited while handling the request."""
 
 
+class HangUp(Exception):
+    """The handler failed before answering: the connection closes without a response."""
+
+
 class SaxHttpProcess:
     """What the server's handlers share: the Saxml client, the log, and whether it died."""
 
@@ -55,13 +59,14 @@ class SaxHttpProcess:
 
 
 def dropping_connections() -> Callable[[web.Request, Handler], Any]:
-    """Middleware: a request whose process died, or that waited too long, gets no answer."""
+    """Middleware: a request whose process died, that waited too long or whose handler hung up
+    gets no answer."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
-        except (ProcessDied, GaveUp):
+        except (ProcessDied, GaveUp, HangUp):
             if request.transport is not None:
                 request.transport.close()
             return web.Response()

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from emulator.saxml.client import GaveUp
-from emulator.saxml.http_process import ProcessDied, SaxHttpProcess, application
+from emulator.saxml.http_process import HangUp, ProcessDied, SaxHttpProcess, application
 
 SERVER_HEADER = "BaseHTTP/0.6 Python/3.10.12"
 GET_PATHS = ("/", "/listcell")
@@ -73,13 +73,13 @@ async def _dispatch(process: SaxHttpProcess, request: web.Request) -> web.Respon
         return _success({"message": "HTTP Server for SAX Client"})
     length = request.headers.get("Content-Length")
     if length is None:
-        return _hang_up(request)  # int(None) raises before any answer
+        raise HangUp()  # int(None) raises before any answer
     try:
         params = json.loads((await request.content.read(int(length))).decode())
     except ValueError:
-        return _hang_up(request)
+        raise HangUp() from None
     if not hasattr(params, "__len__"):
-        return _hang_up(request)  # len(params) raises outside the handler's try
+        raise HangUp()  # len(params) raises outside the handler's try
     try:
         return _success(await OPERATIONS[path](process, params))
     except (ProcessDied, GaveUp):
@@ -166,9 +166,3 @@ def _reply(status: int, body: bytes, content_type: str | None = None) -> web.Res
     response = web.Response(status=status, body=body, headers=headers)
     response.force_close()  # HTTP/1.0: one request per connection
     return response
-
-
-def _hang_up(request: web.Request) -> web.Response:
-    if request.transport is not None:
-        request.transport.close()
-    return web.Response()

@@ -5,7 +5,13 @@ from collections.abc import Iterator
 import pytest
 
 from tests.emulator.conftest import Ready
-from tests.emulator.test_saxml_support import MODEL_KEY, Deployment, tutorial, wait_until
+from tests.emulator.test_saxml_support import (
+    LEADERS,
+    MODEL_KEY,
+    Deployment,
+    tutorial,
+    wait_until,
+)
 
 LOADED = f"Successfully loaded model for key: {MODEL_KEY}"
 RESTART_ATTEMPT = "jobset.sigs.k8s.io/restart-attempt"
@@ -31,7 +37,7 @@ def test_a_killed_slice_pod_drops_the_model_until_the_jobset_restarts_and_reload
     deployment.core.delete_namespaced_pod(victim[0].metadata.name, "default")
 
     def restarted() -> list[object] | None:
-        leaders = deployment.leaders()
+        leaders = deployment.pods(LEADERS)  # polled: the old leaders may still be going
         attempts = {leader.metadata.labels[RESTART_ATTEMPT] for leader in leaders}
         return leaders if len(leaders) == 2 and attempts == {"1"} else None
 

@@ -44,6 +44,8 @@ MODEL_KEY = "/sax/test/spmd"
 MODEL_PATH = "saxml.server.pax.lm.params.lm_cloud.LmCloudSpmd175B32Test"
 WAIT_SECONDS = 60.0
 HTTP_TIMEOUT = 30.0
+SLICES = 2  # the tutorial's two TPU node pools, one slice each
+LEADERS = "app=sax-model-server,batch.kubernetes.io/job-completion-index=0"
 
 
 def wait_until(what: str, condition: Callable[[], Any], timeout: float = WAIT_SECONDS) -> Any:
@@ -206,10 +208,12 @@ class Deployment:
 
         return list(wait_until(f"{count} ready pods {selector}", ready))
 
-    def leaders(self) -> list[Any]:
-        """The model-server pods of completion index 0, one per slice."""
-        selector = "app=sax-model-server,batch.kubernetes.io/job-completion-index=0"
-        return sorted(self.pods(selector), key=lambda pod: pod.metadata.name)
+    def leaders(self, count: int = SLICES) -> list[Any]:
+        """The model-server pods of completion index 0, one per slice, once all `count` of them
+        are Running and Ready (never fewer, so checks over them cannot pass on none)."""
+        leaders = sorted(self.running(LEADERS, count), key=lambda pod: pod.metadata.name)
+        assert len(leaders) == count
+        return leaders
 
     def logs(self, pod: str, previous: bool = False) -> str:
         try:

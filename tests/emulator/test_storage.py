@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import requests
 from google.api_core import exceptions
 from google.auth.transport.requests import AuthorizedSession
 from google.cloud import storage
@@ -78,6 +79,7 @@ def test_a_name_owned_by_another_project_is_409_on_create_and_403_on_get(gcs, co
         ("regional-bucket", "us-west4", "MULTI_REGIONAL", {}),
         ("labelled-bucket", "us-west4", "STANDARD", {"App": "saxml"}),
         ("labelled-bucket", "us-west4", "STANDARD", {"app": "sax.ml"}),
+        ("labelled-bucket", "us-west4", "STANDARD", {f"k{i}": "v" for i in range(65)}),
     ],
 )
 def test_an_invalid_bucket_is_400(gcs, name, location, storage_class, labels):
@@ -190,24 +192,34 @@ def test_media_upload(emulator, bucket, credentials):
     assert bucket.blob("raw/data.json").download_as_bytes() == b'{"a": 1}'
 
 
-def test_a_checksum_mismatch_is_400(emulator, bucket, credentials):
+def multipart_upload(emulator, credentials, metadata: str) -> requests.Response:
     boundary = "bOuNdArY"
-    metadata = json.dumps({"name": "corrupt", "md5Hash": "AAAAAAAAAAAAAAAAAAAAAA=="})
     body = (
         f"--{boundary}\r\ncontent-type: application/json\r\n\r\n{metadata}\r\n"
         f"--{boundary}\r\ncontent-type: text/plain\r\n\r\npayload\r\n--{boundary}--"
     ).encode()
-
-    response = AuthorizedSession(credentials).post(
+    return AuthorizedSession(credentials).post(
         f"{emulator['endpoints']['storage']}/upload/storage/v1/b/{BUCKET}/o",
         params={"uploadType": "multipart"},
         data=body,
         headers={"Content-Type": f"multipart/related; boundary={boundary}"},
     )
 
+
+def test_a_checksum_mismatch_is_400(emulator, bucket, credentials):
+    metadata = json.dumps({"name": "corrupt", "md5Hash": "AAAAAAAAAAAAAAAAAAAAAA=="})
+    response = multipart_upload(emulator, credentials, metadata)
+
     assert response.status_code == 400
     assert "MD5" in response.json()["error"]["message"]
     assert bucket.get_blob("corrupt") is None
+
+
+def test_upload_metadata_that_is_not_an_object_is_400(emulator, bucket, credentials):
+    response = multipart_upload(emulator, credentials, '["corrupt"]')
+
+    assert response.status_code == 400
+    assert "must be a JSON object" in response.json()["error"]["message"]
 
 
 def test_list_with_prefix_and_delimiter(gcs, bucket):
@@ -269,9 +281,10 @@ def test_airflow_gcs_hook_with_the_ready_files_connection(emulator, control, mon
     hook.upload(bucket_name=BUCKET, object_name="sax-root/cell", data="cell")
     assert hook.exists(bucket_name=BUCKET, object_name="sax-root/cell")
     assert hook.list(bucket_name=BUCKET, prefix="sax-root/") == ["sax-root/cell"]
-    hook.add_bucket_iam_binding(
-        BUCKET, "roles/storage.objectAdmin", f"serviceAccount:{emulator['service_account_email']}"
-    )
+    member = f"serviceAccount:{emulator['service_account_email']}"
+    hook.add_bucket_iam_binding(BUCKET, "roles/storage.objectAdmin", member)
+    policy = hook.get_conn().bucket(BUCKET).get_iam_policy(requested_policy_version=3)
+    assert {"role": "roles/storage.objectAdmin", "members": {member}} in policy.bindings
     hook.delete_bucket(bucket_name=BUCKET, force=True)
 
     kinds = {resource["kind"] for resource in control.get("/resources").json()["resources"]}

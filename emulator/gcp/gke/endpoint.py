@@ -15,9 +15,9 @@ from aiohttp import web
 
 from emulator.core.errors import GoogleApiError
 from emulator.core.world import World
-from emulator.gcp.gke import versions
 from emulator.gcp.gke.certificates import ClusterAuthority
 from emulator.kube.cluster import NodeSpec
+from emulator.kube.version import version_info
 
 _KUBERNETES_REASONS = {401: "Unauthorized", 403: "Forbidden"}
 
@@ -69,7 +69,7 @@ class VersionOnlyControlPlane:
         """Nothing to restore."""
 
     async def _version(self, request: web.Request) -> web.Response:
-        return web.json_response(versions.kubernetes_version_info(self.version))
+        return web.json_response(version_info(self.version))
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")

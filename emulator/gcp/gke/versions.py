@@ -84,24 +84,6 @@ def resolve_node_version(requested: str, master_version: str) -> str:
     return version
 
 
-def kubernetes_version_info(version: str) -> dict[str, str]:
-    """The body of the API server's `/version` for a GKE version."""
-    major, minor, *_ = _version_key(version)
-    return {
-        "major": str(major),
-        "minor": str(minor),
-        "emulationMajor": str(major),
-        "emulationMinor": str(minor),
-        "gitVersion": f"v{version}",
-        "gitCommit": "0000000000000000000000000000000000000000",
-        "gitTreeState": "clean",
-        "buildDate": "2025-06-01T00:00:00Z",
-        "goVersion": "go1.24.3 X:boringcrypto",
-        "compiler": "gc",
-        "platform": "linux/amd64",
-    }
-
-
 def server_config() -> container_v1.ServerConfig:
     """What `getServerConfig` reports (the same in every zone of the catalog)."""
     return container_v1.ServerConfig(

@@ -12,7 +12,7 @@ import google_crc32c
 
 from emulator.core.clock import rfc3339
 from emulator.core.errors import GoogleApiError, invalid_argument
-from emulator.gcp.labels import valid_label_key, valid_label_value
+from emulator.gcp.labels import MAX_LABELS, valid_label_key, valid_label_value
 from emulator.gcp.policy import Policy
 
 MULTI_REGIONS = {"US", "EU", "ASIA"}
@@ -53,6 +53,8 @@ def check_bucket_name(name: Any) -> str:
 
 
 def check_labels(labels: dict[str, str]) -> None:
+    if len(labels) > MAX_LABELS:
+        raise invalid_argument(f"A bucket may have at most {MAX_LABELS} labels.")
     for key, value in labels.items():
         if not valid_label_key(key) or not valid_label_value(value):
             raise invalid_argument(

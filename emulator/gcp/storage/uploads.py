@@ -60,6 +60,8 @@ def parse_multipart_related(body: bytes, content_type: str) -> tuple[dict[str, A
         metadata = json.loads(metadata_bytes or b"{}")
     except ValueError:
         raise invalid_argument("Invalid JSON in the metadata part of the upload.") from None
+    if not isinstance(metadata, dict):
+        raise invalid_argument("The metadata part of the upload must be a JSON object.")
     part_type = re.search(rb"(?im)^content-type:\s*(.+?)\s*$", media_headers)
     return metadata, data, part_type.group(1).decode() if part_type else ""
 

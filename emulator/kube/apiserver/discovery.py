@@ -34,24 +34,6 @@ def version_priority(version: str) -> tuple[int, int, int]:
     return ({None: 3, "beta": 2, "alpha": 1}[stage], int(major), int(minor or 0))
 
 
-def version_info(version: str) -> dict[str, str]:
-    """`/version` of a GKE control plane, e.g. `1.31.6-gke.1020000`."""
-    major, minor = version.split(".")[:2]
-    return {
-        "major": major,
-        "minor": minor,
-        "emulationMajor": major,
-        "emulationMinor": minor,
-        "gitVersion": f"v{version}",
-        "gitCommit": "0000000000000000000000000000000000000000",
-        "gitTreeState": "clean",
-        "buildDate": "2025-06-01T00:00:00Z",
-        "goVersion": "go1.24.3 X:boringcrypto",
-        "compiler": "gc",
-        "platform": "linux/amd64",
-    }
-
-
 def api_versions(server_address: str) -> dict[str, Any]:
     return {
         "kind": "APIVersions",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from emulator.kube.apiserver.paths import query_flag, query_int
 from emulator.kube.apiserver.reads import end_stream, feed
 from emulator.kube.apiserver.timestamps import parse_rfc3339, rfc3339_nano
 from emulator.kube.errors import KubeApiError, bad_request, internal_error, invalid
@@ -29,12 +30,12 @@ class LogOptions:
 
     def __init__(self, pod: str, query: Mapping[str, str], now: float) -> None:
         self.container = query.get("container") or None
-        self.follow = _flag(query, "follow")
-        self.previous = _flag(query, "previous")
-        self.timestamps = _flag(query, "timestamps")
-        self.tail_lines = _number(query, "tailLines")
-        self.limit_bytes = _number(query, "limitBytes")
-        since_seconds = _number(query, "sinceSeconds")
+        self.follow = query_flag(query, "follow")
+        self.previous = query_flag(query, "previous")
+        self.timestamps = query_flag(query, "timestamps")
+        self.tail_lines = query_int(query, "tailLines")
+        self.limit_bytes = query_int(query, "limitBytes")
+        since_seconds = query_int(query, "sinceSeconds")
         causes = []
         if since_seconds is not None and query.get("sinceTime"):
             causes.append(
@@ -138,20 +139,6 @@ def _microseconds(instant: float) -> int:
 
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
-
-
-def _flag(query: Mapping[str, str], name: str) -> bool:
-    return query.get(name, "").lower() in ("true", "1")
-
-
-def _number(query: Mapping[str, str], name: str) -> int | None:
-    text = query.get(name)
-    if text in (None, ""):
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise bad_request(f"invalid {name}: {text!r}") from None
 
 
 def _cause(field: str, detail: str, value: object) -> dict[str, str]:

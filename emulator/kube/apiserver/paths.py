@@ -1,9 +1,11 @@
 """Resource URLs: `/api/v1/namespaces/{ns}/{plural}/{name}/{subresource}/...` and the same under
 `/apis/{group}/{version}`, cluster-scoped kinds without the namespace part."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from emulator.kube.errors import KubeApiError
+from emulator.kube.errors import KubeApiError, bad_request
 from emulator.kube.resources import ResourceType, ResourceTypes
 
 
@@ -44,6 +46,22 @@ def parse_target(
         raise not_found()
     rest = "/".join(segments[3:]) + ("/" if trailing_slash and len(segments) > 3 else "")
     return Target(rtype, namespace, name, subresource, rest)
+
+
+def query_flag(query: Mapping[str, Any], name: str) -> bool:
+    """A boolean option: `true` (any case) or `1` is true, anything else or nothing false."""
+    return str(query.get(name, "")).lower() in ("true", "1")
+
+
+def query_int(query: Mapping[str, Any], name: str) -> int | None:
+    """An integer option, None when absent or empty; 400 when it is not an integer."""
+    value = query.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise bad_request(f"invalid {name}: {value!r}") from None
 
 
 def _namespaced(types: ResourceTypes, group: str, version: str, plural: str) -> bool:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from emulator.core.clock import Clock
+from emulator.kube.apiserver.paths import query_flag, query_int
 from emulator.kube.errors import KubeApiError, bad_request, gone
 from emulator.kube.resources import ResourceType
 from emulator.kube.selectors import Matcher, field_matcher, label_matcher
@@ -131,7 +132,7 @@ def list_objects(
             raise gone(_EXPIRED_CONTINUE)
         items = [item for item in items if _key(item) > start]
     metadata: dict[str, Any] = {"resourceVersion": str(version)}
-    limit = _integer(query.get("limit"), "limit")
+    limit = query_int(query, "limit")
     if limit and len(items) > limit:
         metadata["continue"] = _encode_continue(version, _key(items[limit - 1]))
         metadata["remainingItemCount"] = len(items) - limit
@@ -144,15 +145,6 @@ def list_objects(
         "metadata": metadata,
         "items": items,
     }
-
-
-def _integer(text: str | None, name: str) -> int | None:
-    if text in (None, ""):
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise bad_request(f"invalid {name}: {text!r}") from None
 
 
 class WatchStream:
@@ -169,11 +161,11 @@ class WatchStream:
         self.store, self.clock, self.rtype, self.namespace = store, clock, rtype, namespace
         self.match = selector(rtype, query)
         version = query.get("resourceVersion") or ""
-        asked_initial = query.get("sendInitialEvents", "").lower() == "true"
+        asked_initial = query_flag(query, "sendInitialEvents")
         self.send_initial = asked_initial or version in ("", "0")
         self.mark_initial_end = asked_initial
-        self.since = None if self.send_initial else _integer(version, "resourceVersion")
-        self.bookmarks = query.get("allowWatchBookmarks", "").lower() in ("true", "1")
+        self.since = None if self.send_initial else query_int(query, "resourceVersion")
+        self.bookmarks = query_flag(query, "allowWatchBookmarks")
         self.timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else None
         self.visible: set[str] = set()
         self.last_seen = 0

@@ -18,7 +18,7 @@ from aiohttp import web
 from emulator.core.errors import GoogleApiError
 from emulator.kube.apiserver import discovery, logs, proxy, reads
 from emulator.kube.apiserver.admission import Admission, AdmissionHook
-from emulator.kube.apiserver.paths import Target, not_found, parse_target
+from emulator.kube.apiserver.paths import Target, not_found, parse_target, query_flag, query_int
 from emulator.kube.apiserver.subresources import Subresources
 from emulator.kube.apiserver.writes import (
     APPLY,
@@ -30,6 +30,7 @@ from emulator.kube.apiserver.writes import (
 from emulator.kube.errors import KubeApiError, bad_request, invalid, method_not_allowed
 from emulator.kube.faults import api_method
 from emulator.kube.resources import ResourceType
+from emulator.kube.version import version_info
 
 if TYPE_CHECKING:
     from emulator.kube.cluster import KubeCluster
@@ -155,7 +156,7 @@ class ApiServer:
     # Public and discovery endpoints
 
     async def _version(self, request: web.Request) -> web.Response:
-        return web.json_response(discovery.version_info(self.cluster.version))
+        return web.json_response(version_info(self.cluster.version))
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -311,7 +312,7 @@ def _verb(request: web.Request, target: Target) -> str:
         return "get" if method in ("GET", "HEAD") else "create"
     if target.name is None:
         if method == "GET":
-            return "watch" if request.query.get("watch", "").lower() in ("true", "1") else "list"
+            return "watch" if query_flag(request.query, "watch") else "list"
         verbs = {"POST": "create", "DELETE": "deletecollection"}
     else:
         verbs = {
@@ -407,7 +408,7 @@ def _write_options(request: web.Request, apply: bool = False) -> WriteOptions:
         manager=manager or request.headers.get("User-Agent", "unknown").split("/")[0],
         field_validation=validation or "Strict",
         dry_run=bool(dry_run),
-        force=(force or "").lower() in ("true", "1"),
+        force=query_flag(query, "force"),
     )
 
 
@@ -432,13 +433,14 @@ async def _delete_options(request: web.Request) -> DeleteOptions:
     def pick(name: str) -> Any:
         return query.get(name) if name in query else body.get(name)
 
-    grace = pick("gracePeriodSeconds")
-    orphan = pick("orphanDependents")
+    picked = {name: pick(name) for name in ("gracePeriodSeconds", "orphanDependents")}
     dry_run = query.getall("dryRun", []) or body.get("dryRun") or []
     return DeleteOptions(
         propagation_policy=pick("propagationPolicy"),
-        grace_period_seconds=None if grace is None else int(grace),
-        orphan_dependents=None if orphan is None else str(orphan).lower() in ("true", "1"),
+        grace_period_seconds=query_int(picked, "gracePeriodSeconds"),
+        orphan_dependents=(
+            None if picked["orphanDependents"] is None else query_flag(picked, "orphanDependents")
+        ),
         preconditions=body.get("preconditions"),
         dry_run=bool(dry_run),
     )

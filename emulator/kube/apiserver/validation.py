@@ -18,7 +18,7 @@ from jsonschema.protocols import Validator as SchemaValidator
 from referencing import Registry, Resource
 
 from emulator.kube.apiserver import schemas
-from emulator.kube.crd_schema import crd_version_schema
+from emulator.kube.crd_schema import crd_version_schema, version_schema
 from emulator.kube.errors import bad_request, invalid
 from emulator.kube.resources import ResourceType
 
@@ -121,7 +121,8 @@ class Validator:
         causes += metadata_causes(rtype, obj)
         causes += semantic_causes(rtype, obj, old)
         if crd is not None and old is not None:
-            causes += immutable_rule_causes(_crd_schema(crd, rtype.version), obj, old, [])
+            schema = version_schema(crd, rtype.version) or {}
+            causes += immutable_rule_causes(schema, obj, old, [])
         if causes:
             raise invalid(rtype.kind, obj["metadata"].get("name", ""), causes, rtype.group)
         return warnings
@@ -147,13 +148,6 @@ def _builtin_validator(directory: str, api_version: str, kind: str) -> SchemaVal
     )
     registry = Resource.from_contents(schema) @ registry
     return jsonschema.Draft202012Validator(schema, registry=registry)
-
-
-def _crd_schema(crd: Mapping[str, Any], version: str) -> Mapping[str, Any]:
-    for entry in crd["spec"]["versions"]:
-        if entry["name"] == version:
-            return entry["schema"]["openAPIV3Schema"]
-    return {}
 
 
 def _handle_unknown_fields(

@@ -18,7 +18,15 @@ import yaml
 from emulator.kube.apiserver import managed_fields, patches, schemas
 from emulator.kube.apiserver.admission import Admission, is_crd
 from emulator.kube.apiserver.managed_fields import Request
-from emulator.kube.errors import KubeApiError, bad_request, conflict, invalid, not_found
+from emulator.kube.crd_schema import version_schema
+from emulator.kube.errors import (
+    KubeApiError,
+    bad_request,
+    conflict,
+    invalid,
+    modified,
+    not_found,
+)
 from emulator.kube.resources import ResourceType
 from emulator.kube.store import Obj, kube_timestamp
 
@@ -84,10 +92,10 @@ class Writer:
         if crd is None:
             directory = self.admission.validator.directory
             return schemas.builtin_shape(directory, rtype.api_version, rtype.kind)
-        for version in crd["spec"]["versions"]:
-            if version["name"] == rtype.version:
-                return schemas.custom_shape(version["schema"]["openAPIV3Schema"])
-        raise KeyError(rtype.version)
+        schema = version_schema(crd, rtype.version)
+        if schema is None:
+            raise KeyError(rtype.version)
+        return schemas.custom_shape(schema)
 
     def _request(self, rtype: ResourceType, manager: str, subresource: str) -> Request:
         return Request(
@@ -217,13 +225,13 @@ class Writer:
             expected = old["metadata"]["resourceVersion"]
             requested = obj["metadata"].get("resourceVersion")
             if requested and requested != expected:
-                raise _modified(rtype, name)
+                raise modified(rtype.plural, name, rtype.group)
             try:
                 return await self.replace_object(rtype, old, obj, expected, subresource, options)
             except KubeApiError as error:
                 if not _is_stale_write(error):
                     raise
-        raise _modified(rtype, name)
+        raise modified(rtype.plural, name, rtype.group)
 
     async def apply(
         self,
@@ -272,7 +280,7 @@ class Writer:
                 continue
             self.admission.committed("UPDATE", rtype, updated)
             return Written(updated, 200, warnings)
-        raise _modified(rtype, name)
+        raise modified(rtype.plural, name, rtype.group)
 
     # delete
 
@@ -392,16 +400,6 @@ def _unsupported_patch(content_type: str, custom: bool) -> KubeApiError:
 def _is_stale_write(error: KubeApiError) -> bool:
     return (
         error.code == 409 and error.reason == "Conflict" and not (error.details or {}).get("causes")
-    )
-
-
-def _modified(rtype: ResourceType, name: str) -> KubeApiError:
-    return conflict(
-        rtype.plural,
-        name,
-        "the object has been modified; please apply your changes to the latest version and try "
-        "again",
-        rtype.group,
     )
 
 

@@ -140,7 +140,7 @@ class PodWorker:
         current = store.find(pods, self.namespace, self.name)
         if self._aborted or current is None or current["metadata"]["uid"] != self.uid:
             return
-        if store.find(store.types.by_kind("v1", "Node"), "", self.node_name) is None:
+        if self._node() is None:
             return
         status = self._status(current.get("status") or {})
         if status != current.get("status"):

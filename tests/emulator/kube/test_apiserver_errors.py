@@ -302,3 +302,24 @@ def test_400_for_requests_the_server_cannot_decode(api_client: client.ApiClient)
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}},
     )
     assert wrong_kind["code"] == 400
+
+
+def test_400_for_a_malformed_grace_period_and_the_object_stays(
+    api_client: client.ApiClient,
+) -> None:
+    core = client.CoreV1Api(api_client)
+    core.create_namespaced_config_map("default", config_map("kept"))
+    in_query = fails(
+        core.delete_namespaced_config_map, "kept", "default", grace_period_seconds="soon"
+    )
+    assert (in_query["code"], in_query["reason"]) == (400, "BadRequest")
+    assert in_query["message"] == "invalid gracePeriodSeconds: 'soon'"
+    in_body = fails(
+        core.delete_namespaced_config_map,
+        "kept",
+        "default",
+        body={"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": [30]},
+    )
+    assert (in_body["code"], in_body["reason"]) == (400, "BadRequest")
+    assert in_body["message"] == "invalid gracePeriodSeconds: [30]"
+    assert core.read_namespaced_config_map("kept", "default").metadata.name == "kept"
