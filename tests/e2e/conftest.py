@@ -36,6 +36,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]
     yield emulator
     if previous is None:
         os.environ.pop("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", None)
+    else:
+        os.environ["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"] = previous
     emulator.stop()
 
 

@@ -111,7 +111,9 @@ def test_tasks_whose_worker_died_after_their_creates_converge_without_duplicates
     spec = build_spec(run_conf, now=datetime.now(UTC))
     ctx = StepContext(spec, "google_cloud_default", {}, logging.getLogger("dead-worker"))
     wait = ensure_cluster(ctx)
+    deadline = time.monotonic() + 120
     while not cluster_settled(wait.arguments, {}).done:
+        assert time.monotonic() < deadline, "the cluster did not settle in 120 s"
         time.sleep(0.1)
     ensure_tpu_node_pools(ctx)
 

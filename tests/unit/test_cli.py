@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT
@@ -80,7 +81,16 @@ def test_invalid_input_exits_2_with_every_problem_on_stderr_and_nothing_on_stdou
         assert param in result.stderr
 
 
-def test_unreadable_input_exits_2() -> None:
-    assert run("plan", "--conf", "-", stdin="{not json").returncode == 2
-    assert run("plan", "--conf", "no-such-file.json").returncode == 2
-    assert run("plan", "--param", "no-equals-sign").returncode == 2
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (("--conf", "-"), "{not json", "--conf is not JSON"),
+        (("--conf", "no-such-file.json"), "", "--conf no-such-file.json: No such file"),
+        (("--param", "no-equals-sign"), "", "--param 'no-equals-sign': expected NAME=VALUE"),
+    ],
+)
+def test_unreadable_input_exits_2_and_says_why(args: tuple[str, ...], stdin: str, message: str):
+    result = run("plan", *WHERE, *args, stdin=stdin)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert message in result.stderr

@@ -94,7 +94,7 @@ def test_auto_topology_picks_the_smallest_slice_that_fits() -> None:
 
 
 def test_spot_and_reservation_reach_the_node_pools() -> None:
-    assert all(pool.spot for pool in build(capacity="spot").tpu.node_pools)
+    assert [pool.spot for pool in build(capacity="spot").tpu.node_pools] == [True, True]
     pools = build(capacity="reservation", reservation="my-res").tpu.node_pools
     assert {pool.reservation for pool in pools} == {"my-res"}
 
@@ -129,7 +129,7 @@ def test_explicit_replicas_and_bucket_are_kept() -> None:
         ({"reservation": "r1"}, "reservation", "only allowed with capacity=reservation"),
         ({"model_size_b": 0}, "model_size_b", "less than or equal to the minimum"),
         ({"model_size_b": 600}, "model_size_b", "GB of HBM"),
-        ({"tpu_topology": "auto", "model_size_b": 5000}, "model_size_b", ""),
+        ({"tpu_topology": "auto", "model_size_b": 5000}, "model_size_b", "largest TPU v5e slice"),
         ({"bucket": "goog-bucket"}, "bucket", "do not start with goog"),
         ({"bucket": "my-google-bucket"}, "bucket", "contain google"),
         ({"bucket": "Upper"}, "bucket", "3-63"),

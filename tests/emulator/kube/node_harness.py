@@ -13,7 +13,7 @@ from typing import Any
 from emulator.core.clock import Clock
 from emulator.core.world import World
 from emulator.kube.cluster import NodeSpec
-from emulator.kube.kubelet import Kubelet
+from emulator.kube.kubelet import ContainerBehaviour, Kubelet
 from emulator.kube.network import ClusterNetwork
 from emulator.kube.nodes import NodeManager
 from emulator.kube.scheduler import Scheduler
@@ -147,6 +147,20 @@ class NodeLab:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {predicate}")
             await asyncio.sleep(0.005)
+
+
+def run_on_one_cpu_node(
+    scenario: Callable[[NodeLab], Any], *behaviours: ContainerBehaviour
+) -> None:
+    """Run `scenario` in a lab with one CPU node whose kubelet knows `behaviours`."""
+
+    async def main() -> None:
+        async with NodeLab() as lab:
+            lab.kubelet.behaviours.extend(behaviours)
+            lab.sync_nodes(cpu_nodes("default-pool", 1))
+            await scenario(lab)
+
+    asyncio.run(main())
 
 
 def condition(pod: Obj, kind: str) -> dict[str, Any] | None:

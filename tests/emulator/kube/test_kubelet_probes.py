@@ -1,24 +1,12 @@
 """Probes: ready only when the container really serves its port; liveness restarts it."""
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
-from node_harness import NodeLab, condition, container, container_status, cpu_nodes
+from node_harness import NodeLab, condition, container, container_status, run_on_one_cpu_node
 
 from emulator.kube.kubelet import ContainerBehaviour, ContainerContext
 from emulator.kube.store import Obj
-
-
-def run(scenario: Callable[[NodeLab], Any], *behaviours: ContainerBehaviour) -> None:
-    async def main() -> None:
-        async with NodeLab() as lab:
-            lab.kubelet.behaviours.extend(behaviours)
-            lab.sync_nodes(cpu_nodes("default-pool", 1))
-            await scenario(lab)
-
-    asyncio.run(main())
 
 
 def ready(lab: NodeLab, name: str) -> bool:
@@ -68,7 +56,7 @@ def test_a_tcp_readiness_probe_waits_for_the_port_to_be_served() -> None:
         lines = [line for _, line in lab.kubelet.logs("default", "admin")]
         assert lines == ["Starting the server", "Starting the server on port 10000"]
 
-    run(scenario, LateServer())
+    run_on_one_cpu_node(scenario, LateServer())
 
 
 class Health(ContainerBehaviour):
@@ -101,7 +89,7 @@ def test_an_http_readiness_probe_follows_the_status_code() -> None:
         messages = {e["message"] for e in lab.events("web") if e["reason"] == "Unhealthy"}
         assert "Readiness probe failed: HTTP probe failed with statuscode: 503" in messages
 
-    run(scenario, Health())
+    run_on_one_cpu_node(scenario, Health())
 
 
 def test_exec_probes_ask_the_behaviour() -> None:
@@ -123,7 +111,7 @@ def test_exec_probes_ask_the_behaviour() -> None:
         assert not ready(lab, "flag")
         await lab.wait_for(lambda: ready(lab, "flag"))
 
-    run(scenario, Flag())
+    run_on_one_cpu_node(scenario, Flag())
 
 
 def test_a_failing_liveness_probe_restarts_the_container() -> None:
@@ -158,4 +146,4 @@ def test_a_failing_liveness_probe_restarts_the_container() -> None:
         liveness = [e["message"] for e in lab.events("wedged") if e["reason"] == "Unhealthy"]
         assert liveness[0].startswith("Liveness probe failed: dial tcp ")
 
-    run(scenario, Wedged())
+    run_on_one_cpu_node(scenario, Wedged())

@@ -3,25 +3,14 @@
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-from node_harness import NodeLab, container, container_status, cpu_nodes
+from node_harness import NodeLab, container, container_status, run_on_one_cpu_node
 
 from emulator.core.faults import Fault
 from emulator.kube.errors import KubeApiError
 from emulator.kube.kubelet import ContainerBehaviour, ContainerContext, not_found_pull_error
 from emulator.kube.store import Obj
-
-
-def run(scenario: Callable[[NodeLab], Any], *behaviours: ContainerBehaviour) -> None:
-    async def main() -> None:
-        async with NodeLab() as lab:
-            lab.kubelet.behaviours.extend(behaviours)
-            lab.sync_nodes(cpu_nodes("default-pool", 1))
-            await scenario(lab)
-
-    asyncio.run(main())
 
 
 class Crasher(ContainerBehaviour):
@@ -90,11 +79,12 @@ def test_a_crashing_container_backs_off_10s_doubling_up_to_five_minutes() -> Non
             f"Back-off restarting failed container app in pod crashy_default({uid})"
         )
 
-    run(scenario, Crasher())
+    run_on_one_cpu_node(scenario, Crasher())
 
 
 def test_logs_of_a_crash_looping_container_and_its_previous_run() -> None:
     async def scenario(lab: NodeLab) -> None:
+        created = time.time()
         lab.create_pod("crashy", [container(image="crasher:1")])
         await lab.wait_for(lambda: container_status(lab.pod("crashy")).get("restartCount", 0) >= 2)
         await lab.wait_for(
@@ -109,9 +99,9 @@ def test_logs_of_a_crash_looping_container_and_its_previous_run() -> None:
         previous = lab.kubelet.logs("default", "crashy", previous=True)
         assert [line for _, line in current] == [f"attempt {count}"]
         assert previous == current
-        assert current[0][0] <= time.time()
+        assert created <= current[0][0] <= time.time()
 
-    run(scenario, Crasher())
+    run_on_one_cpu_node(scenario, Crasher())
 
 
 def test_restart_policies_decide_the_phase() -> None:
@@ -153,7 +143,7 @@ def test_restart_policies_decide_the_phase() -> None:
         ready = next(c for c in lab.pod("done")["status"]["conditions"] if c["type"] == "Ready")
         assert (ready["status"], ready["reason"]) == ("False", "PodCompleted")
 
-    run(scenario, Exits())
+    run_on_one_cpu_node(scenario, Exits())
 
 
 def test_an_image_that_cannot_be_pulled_backs_off() -> None:
@@ -192,7 +182,7 @@ def test_an_image_that_cannot_be_pulled_backs_off() -> None:
         assert ("Failed", "Error: ImagePullBackOff") in messages
         assert lab.pod("http")["status"]["phase"] == "Pending"
 
-    run(scenario, Missing())
+    run_on_one_cpu_node(scenario, Missing())
 
 
 def test_an_injected_pull_fault_fails_one_pull_then_the_retry_succeeds() -> None:
@@ -214,4 +204,4 @@ def test_an_injected_pull_fault_fails_one_pull_then_the_retry_succeeds() -> None
         )
         assert lab.world.faults.active == []
 
-    run(scenario)
+    run_on_one_cpu_node(scenario)
