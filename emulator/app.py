@@ -34,6 +34,7 @@ from emulator.gcp.keys import PrivateKey
 from emulator.gcp.resourcemanager import ResourceManagerService
 from emulator.gcp.roles import check_role_supported
 from emulator.gcp.storage import StorageService
+from emulator.kube import jobset_release
 from emulator.kube.cluster import KubeCluster
 from emulator.kube.faults import kube_faults
 
@@ -53,15 +54,8 @@ OPERATOR_ROLES = (
 )
 # The APIs a client points at (the connection's `endpoint_overrides`), then the emulator's own.
 API_ENDPOINTS = ("container", "iam", "cloudresourcemanager", "storage", "compute")
-# JobSet's release manifest, served where the DAG downloads it from (a third-party file, read
-# from the shared reference next to the repository, never copied into it).
-JOBSET_VERSION = "v0.12.0"
-JOBSET_MANIFEST_PATH = f"/jobset/{JOBSET_VERSION}/manifests.yaml"
-DEFAULT_JOBSET_MANIFEST = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared/reference/jobset"
-    / f"{JOBSET_VERSION}-manifests.yaml"
-)
+# JobSet's release manifest, served where the DAG downloads it from (built by the emulator).
+JOBSET_MANIFEST_PATH = f"/jobset/{jobset_release.RELEASE}/manifests.yaml"
 
 
 class StateFileError(ValueError):
@@ -76,7 +70,7 @@ class Settings:
     token_lifetime: float = 3600.0
     ready_file: Path | None = None
     state_file: Path | None = None
-    jobset_manifest: Path = DEFAULT_JOBSET_MANIFEST
+    jobset_manifest: Path | None = None  # a release file to serve instead of the built one
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0 or self.token_lifetime < 1:
@@ -199,12 +193,16 @@ class Emulator:
         await self.gke.start()
 
     async def _jobset_manifest(self, request: web.Request) -> web.Response:
-        """The JobSet release file, read at each request, as GitHub serves release assets."""
+        """JobSet's release, as GitHub serves release assets: the emulator's build, or the file
+        the settings name (read at each request, so it may be edited while the emulator runs)."""
         path = self.settings.jobset_manifest
-        try:
-            content = path.read_bytes()
-        except OSError as error:
-            raise web.HTTPNotFound(text=f"JobSet manifest unavailable: {error}") from None
+        if path is None:
+            content = jobset_release.release_yaml().encode()
+        else:
+            try:
+                content = path.read_bytes()
+            except OSError as error:
+                raise web.HTTPNotFound(text=f"JobSet manifest unavailable: {error}") from None
         return web.Response(body=content, content_type="application/octet-stream")
 
     async def stop(self) -> None:

@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 
 _airflow_home = tempfile.mkdtemp(prefix="saxml-gke-airflow-")
 atexit.register(shutil.rmtree, _airflow_home, ignore_errors=True)

@@ -12,20 +12,27 @@ import pytest
 import yaml
 
 from emulator.kube.crd_schema import crd_version_schema, validation_errors
+from emulator.kube.jobset_release import release_objects
 from saxml_gke.manifests import render_objects, render_yaml
 from saxml_gke.spec import build_spec
-from tests.conftest import SHARED
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
-TUTORIAL_CONF = {"project_id": "my-project", "zone": "us-west4-a", "http_exposure": "external"}
+# The tutorial's bucket and Google SA names are explicit: the defaults are the deployment's own.
+TUTORIAL_CONF = {
+    "project_id": "my-project",
+    "zone": "us-west4-a",
+    "http_exposure": "external",
+    "bucket": "my-project-gke-bucket",
+    "gsa_name": "sax-iam-sa",
+}
 GOLDEN = Path(__file__).parent / "golden" / "tutorial.yaml"
-JOBSET_MANIFEST = SHARED / "reference" / "jobset" / "v0.12.0-manifests.yaml"
-LABELS = {
+POD_LABELS = {
     "managed-by": "saxml-gke",
     "saxml-gke-deployment": "saxml",
-    "expires-at": "20261125t200000z",
+    "saxml-gke-id": "b0a48d5c7a98b8876e92",  # my-project/us-west4-a/saxml
+    "saxml-gke-location": "us-west4-a",
 }
-POD_LABELS = {"managed-by": "saxml-gke", "saxml-gke-deployment": "saxml"}
+LABELS = {**POD_LABELS, "expires-at": "20261125t200000z"}
 
 
 def render(**overrides: Any) -> list[dict[str, Any]]:
@@ -121,11 +128,7 @@ def test_core_objects_validate_strictly_against_kubernetes_1_31(conf: dict[str, 
 
 @cache
 def jobset_schema() -> dict[str, Any]:
-    crd = next(
-        doc
-        for doc in yaml.safe_load_all(JOBSET_MANIFEST.read_text())
-        if doc and doc["kind"] == "CustomResourceDefinition"
-    )
+    crd = next(doc for doc in release_objects() if doc["kind"] == "CustomResourceDefinition")
     return crd_version_schema(crd, "v1alpha2")
 
 
@@ -167,7 +170,9 @@ STRING_PARAMS = [
 def test_every_string_parameter_is_covered() -> None:
     from saxml_gke.parameters import PARAMETERS
 
-    strings = {name for name, schema in PARAMETERS.items() if schema["type"] == "string"}
+    strings = {
+        name for name, schema in PARAMETERS.items() if schema["type"] in ("string", ["null", "string"])
+    }
     assert strings == set(STRING_PARAMS)
 
 

@@ -4,35 +4,21 @@ deployment's manifests, field ownership, conflicts and forcing."""
 import json
 import time
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client, dynamic, utils
 from kubernetes.client.rest import ApiException
 from served_cluster import ServedCluster, cpu_nodes
 
+from emulator.kube.jobset_release import release_objects
 from saxml_gke.manifests import render_objects
 from saxml_gke.spec import build_spec
 
-JOBSET_MANIFEST = (
-    Path(__file__).resolve().parents[4] / "shared/reference/jobset/v0.12.0-manifests.yaml"
-)
 JOBSET_GROUP = "jobset.x-k8s.io"
 JOBSET_API = f"{JOBSET_GROUP}/v1alpha2"
 APPLY = "application/apply-patch+yaml"
-
-
-@cache
-def _jobset_manifest_text() -> str:
-    return json.dumps(list(yaml.load_all(JOBSET_MANIFEST.read_text(), Loader=yaml.CSafeLoader)))
-
-
-def jobset_manifest() -> list[dict[str, Any]]:
-    """The release's documents (a fresh copy each time: the client changes what it applies)."""
-    return [doc for doc in json.loads(_jobset_manifest_text()) if doc]
 
 
 def saxml_objects() -> list[dict[str, Any]]:
@@ -47,7 +33,7 @@ def install_jobset(api: client.ApiClient, webhooks: bool = True) -> None:
     server runs alone no controller pod could ever serve them, and every JobSet write would
     fail closed."""
     objects = [
-        obj for obj in jobset_manifest() if webhooks or "WebhookConfiguration" not in obj["kind"]
+        obj for obj in release_objects() if webhooks or "WebhookConfiguration" not in obj["kind"]
     ]
     utils.create_from_yaml(
         api, yaml_objects=objects, apply=True, namespace=None, force_conflicts=True
@@ -96,7 +82,7 @@ def test_jobset_release_applies_server_side_and_its_crd_serves_jobsets(
         assert JOBSET_GROUP not in served_groups(api)
         install_jobset(api)
         dyn = dynamic.DynamicClient(api, cache_file=str(tmp_path / "discovery.json"))
-        manifest = jobset_manifest()
+        manifest = release_objects()
         installed = versions(dyn, manifest)
         assert len(installed) == len(manifest) == 20
 
@@ -116,6 +102,9 @@ def test_jobset_release_applies_server_side_and_its_crd_serves_jobsets(
         assert [(m.manager, m.operation) for m in crd.metadata.managed_fields] == [
             ("python-client", "Apply")
         ]
+        built = next(obj for obj in manifest if obj["kind"] == "CustomResourceDefinition")
+        stored = read(dyn, built).to_dict()
+        assert stored["spec"]["versions"] == built["spec"]["versions"]  # the schema, whole
         deployment = client.AppsV1Api(api).read_namespaced_deployment(
             "jobset-controller-manager", "jobset-system"
         )

@@ -1,25 +1,23 @@
 """JobSet's controller and webhooks, driven through the store as the API server writes it."""
 
-from pathlib import Path
 from typing import Any
 
-import yaml
 from controller_harness import Harness, container, eventually, run
 
 from emulator.kube.controllers import JobController, JobSetController
 from emulator.kube.controllers import jobset_api as api
 from emulator.kube.controllers.job import COMPLETION_INDEX
 from emulator.kube.controllers.jobset_webhooks import JobSetWebhooks
+from emulator.kube.jobset_release import release_objects
 
-MANIFESTS = Path(__file__).resolve().parents[4] / "shared/reference/jobset/v0.12.0-manifests.yaml"
 POOL = "cloud.google.com/gke-nodepool"
 WEBHOOK_SERVICE = "jobset-webhook-service"
 MANAGER_IP = "10.8.0.250"
 
 
 def release(kind: str) -> list[dict[str, Any]]:
-    """The release manifest's documents of one kind."""
-    return [d for d in yaml.safe_load_all(MANIFESTS.read_text()) if d and d["kind"] == kind]
+    """The release's objects of one kind."""
+    return [obj for obj in release_objects() if obj["kind"] == kind]
 
 
 def jobset_crd() -> dict[str, Any]:
