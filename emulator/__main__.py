@@ -1,16 +1,28 @@
-"""`python -m emulator serve`: run the emulated Google Cloud on loopback until SIGTERM/SIGINT."""
+"""`python -m emulator serve`: run the emulated Google Cloud on loopback until SIGTERM/SIGINT.
+
+`kubeconfig` and `token` give kubectl access to its GKE clusters (see `emulator.kubeconfig`).
+"""
 
 import argparse
 import asyncio
 import logging
+import sys
 from pathlib import Path
 
-from emulator.app import Settings, StateFileError, serve
+from emulator import kubeconfig
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in kubeconfig.COMMANDS:
+        # kubectl runs `token` before each call: spare it importing the emulator (~3 s).
+        kubeconfig.main(argv)
+        return
+    from emulator.app import Settings, StateFileError, serve
+
     parser = argparse.ArgumentParser(prog="python -m emulator")
     commands = parser.add_subparsers(dest="command", required=True)
+    kubeconfig.add_commands(commands)  # listed in --help; run above
     run = commands.add_parser("serve", help="serve every emulated API on 127.0.0.1")
     run.add_argument("--ready-file", type=Path, help="write endpoints, key and connection here")
     run.add_argument("--state-file", type=Path, help="restore from and save to this file")
@@ -32,7 +44,8 @@ def main(argv: list[str] | None = None) -> None:
         "--jobset-manifest",
         type=Path,
         default=Settings.jobset_manifest,
-        help="the JobSet release file served at the ready file's jobset_manifest_url",
+        help="serve this JobSet release file at the ready file's jobset_manifest_url "
+        "(default: the release the emulator builds)",
     )
     args = parser.parse_args(argv)
     try:

@@ -9,14 +9,14 @@ GKE names them (`container.pods.list`, `container.deployments.updateScale`,
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import yaml
 from aiohttp import web
 
 from emulator.core.errors import GoogleApiError
-from emulator.kube.apiserver import discovery, logs, proxy, reads
+from emulator.kube.apiserver import discovery, logs, openapi, proxy, reads
 from emulator.kube.apiserver.admission import Admission, AdmissionHook
 from emulator.kube.apiserver.paths import Target, not_found, parse_target, query_flag, query_int
 from emulator.kube.apiserver.subresources import Subresources
@@ -95,6 +95,9 @@ class ApiServer:
         self.chain = Admission(cluster, self.admission)
         self.writer = Writer(cluster, self.chain)
         self.subresources = Subresources(cluster, self.writer)
+        self.openapi = openapi.OpenApiDocuments(
+            cluster.store.types, cluster.version, self.chain.crd_of
+        )
 
     @property
     def cluster_resource(self) -> str:
@@ -116,6 +119,9 @@ class ApiServer:
             web.get("/api/", self._discovery),
             web.get("/apis", self._discovery),
             web.get("/apis/", self._discovery),
+            web.get("/openapi/v2", self._openapi(openapi.serve_v2)),
+            web.get("/openapi/v3", self._openapi(openapi.serve_v3_index)),
+            web.get("/openapi/v3/{group_version:.+}", self._openapi(openapi.serve_v3)),
             web.route("*", "/api/{tail:.+}", self._serve),
             web.route("*", "/apis/{tail:.+}", self._serve),
         ]
@@ -169,6 +175,18 @@ class ApiServer:
         if request.path.rstrip("/") == "/api":
             return web.json_response(discovery.api_versions(request.host))
         return web.json_response(discovery.api_group_list(self.cluster.store.types))
+
+    def _openapi(self, serve: openapi.Serve) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """A handler of OpenAPI documents, which callers read as they read discovery."""
+
+        async def handle(request: web.Request) -> web.Response:
+            try:
+                await self._authorize(request, None)
+            except KubeApiError as error:
+                return status_response(error)
+            return serve(request, self.openapi)
+
+        return handle
 
     # Resources
 
