@@ -11,10 +11,10 @@ INSTALLED := $(VENV)/.installed
 
 install: $(INSTALLED)
 
-$(INSTALLED): requirements.in constraints.txt
+$(INSTALLED): requirements.in requirements-dev.in constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "uv==$$(sed -n 's/^uv==//p' constraints.txt)"
-	$(UV) pip install --quiet --python $(PY) -r requirements.in -c constraints.txt
+	$(UV) pip install --quiet --python $(PY) -r requirements-dev.in -c constraints.txt
 	touch $@
 
 run: install
@@ -30,7 +30,7 @@ format: install
 	$(PY) -m ruff format .
 
 constraints: $(VENV)/bin/python
-	$(UV) pip compile requirements.in uv-bootstrap.in --python-version 3.11 --quiet -o constraints.txt
+	$(UV) pip compile requirements-dev.in uv-bootstrap.in --python-version 3.11 --quiet -o constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

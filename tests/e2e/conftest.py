@@ -64,6 +64,14 @@ def conf(world: RunningEmulator, **overrides: Any) -> dict[str, Any]:
     }
 
 
+def inject(control_url: str, scenario: str, **params: object) -> None:
+    """Turn on one of the emulator's fault scenarios (the `control` fixture clears them)."""
+    response = requests.post(
+        f"{control_url}/faults", json={"scenario": scenario, "params": params}, timeout=30
+    )
+    response.raise_for_status()
+
+
 def resources(control_url: str) -> list[dict[str, Any]]:
     """What exists, less the emulator's own operator account."""
     found = requests.get(f"{control_url}/resources", timeout=30).json()["resources"]

@@ -2,21 +2,22 @@
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import conf, resources
+from tests.e2e.conftest import conf, inject, resources
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from run_deploy import DAG_ID, Airflow, Processes, follow
+from run_deploy import DAG_ID, Airflow, Processes, failures, follow, print_summary
 
 
-@pytest.fixture
-def airflow(world, control, tmp_path: Path):
-    processes = Processes(tmp_path)
-    stack = Airflow(processes, json.dumps(world.ready["airflow_connection"]), tmp_path / "home")
+@pytest.fixture(scope="module")
+def airflow(world, tmp_path_factory: pytest.TempPathFactory):
+    """One stack for the module's runs (each test resets the emulator through `control`)."""
+    root = tmp_path_factory.mktemp("stack")
+    processes = Processes(root)
+    stack = Airflow(processes, json.dumps(world.ready["airflow_connection"]), root / "home")
     try:
         stack.start()
         stack.wait_for_dag(DAG_ID)
@@ -41,4 +42,22 @@ def test_rest_api_validates_params_and_the_triggerer_runs_the_waits(world, contr
     deferred = {log.parts[-2] for log in trigger_logs}
     assert {"task_id=ensure_cluster", "task_id=teardown"} <= deferred
     assert airflow.xcom(DAG_ID, run_id, "smoke_test")["answer"].strip()
+    assert resources(control) == []
+
+
+def test_a_failed_run_reports_the_failed_task_and_its_error(world, control, airflow, capsys):
+    inject(control, "tpu-stockout", zone="us-west4-a", machine_type="ct5lp-hightpu-4t")
+    response = airflow.trigger(DAG_ID, conf(world, teardown="always", poll_seconds=0.5))
+    response.raise_for_status()
+    run_id = response.json()["dag_run_id"]
+    assert follow(airflow, run_id, timeout=900) == "failed"
+
+    assert dict(failures(airflow, run_id)).keys() == {"ensure_tpu_node_pools"}
+    print_summary(airflow, run_id, billing=None)
+    printed = capsys.readouterr().out
+    assert "FAILED     ensure_tpu_node_pools: " in printed
+    assert "No capacity for ct5lp-hightpu-4t in us-west4-a" in printed
+    report = printed.split("\nReport\n")[1].split("Task timings")[0]
+    # No "model None (None)" for a model that was never served.
+    assert not [line for line in report.splitlines() if line.split()[:1] == ["model"]]
     assert resources(control) == []

@@ -1,15 +1,6 @@
 """Failures mid-run: the right diagnostic in the failing task, teardown runs, nothing is left."""
 
-import requests
-
-from tests.e2e.conftest import conf, resources, run_dag, task_states
-
-
-def inject(control: str, scenario: str, **params: object) -> None:
-    response = requests.post(
-        f"{control}/faults", json={"scenario": scenario, "params": params}, timeout=30
-    )
-    response.raise_for_status()
+from tests.e2e.conftest import conf, inject, resources, run_dag, task_states
 
 
 def output(capfd) -> str:
