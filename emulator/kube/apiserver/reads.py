@@ -1,4 +1,5 @@
-"""Reads: list (selectors, `limit`/`continue`) and watch (JSON lines, bookmarks, 410 Expired)."""
+"""Reads: list (selectors, `limit`/`continue`) and watch (JSON lines, bookmarks, 410 Expired),
+of objects or of their Tables."""
 
 import asyncio
 import base64
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from emulator.core.clock import Clock
 from emulator.kube.apiserver.paths import query_flag, query_int
+from emulator.kube.apiserver.tables import TableBuilder
 from emulator.kube.errors import KubeApiError, bad_request, gone
 from emulator.kube.resources import ResourceType
 from emulator.kube.selectors import Matcher, field_matcher, label_matcher
@@ -148,7 +150,8 @@ def list_objects(
 
 
 class WatchStream:
-    """One watch request: initial events when asked, then changes, as JSON lines."""
+    """One watch request: initial events when asked, then changes, as JSON lines; with
+    `tables`, each event's object is a Table of it (column definitions in the first only)."""
 
     def __init__(
         self,
@@ -157,8 +160,10 @@ class WatchStream:
         rtype: ResourceType,
         namespace: str | None,
         query: Mapping[str, str],
+        tables: TableBuilder | None = None,
     ) -> None:
         self.store, self.clock, self.rtype, self.namespace = store, clock, rtype, namespace
+        self.tables, self.headers_sent = tables, False
         self.match = selector(rtype, query)
         version = query.get("resourceVersion") or ""
         asked_initial = query_flag(query, "sendInitialEvents")
@@ -260,7 +265,11 @@ class WatchStream:
     def _present(self, obj: Obj) -> Obj:
         obj = dict(obj)
         obj["apiVersion"] = self.rtype.api_version
-        return obj
+        if self.tables is None:
+            return obj
+        table = self.tables.of_object(obj, headers=not self.headers_sent)
+        self.headers_sent = True
+        return table
 
     async def _bookmark(
         self, response: web.StreamResponse, initial_events_end: bool = False
@@ -273,6 +282,8 @@ class WatchStream:
             "apiVersion": self.rtype.api_version,
             "metadata": metadata,
         }
+        if self.tables is not None:  # a client of Tables decodes every event's object as one
+            bookmark = self.tables.table([], metadata, headers=not self.headers_sent)
         await self._write(response, "BOOKMARK", bookmark)
 
     @staticmethod

@@ -16,7 +16,7 @@ import yaml
 from aiohttp import web
 
 from emulator.core.errors import GoogleApiError
-from emulator.kube.apiserver import discovery, logs, openapi, proxy, reads
+from emulator.kube.apiserver import discovery, logs, openapi, proxy, reads, tables
 from emulator.kube.apiserver.admission import Admission, AdmissionHook
 from emulator.kube.apiserver.paths import Target, not_found, parse_target, query_flag, query_int
 from emulator.kube.apiserver.subresources import Subresources
@@ -280,15 +280,18 @@ class ApiServer:
             return _json(
                 await self.subresources.handle(request, target, verb, _write_options(request))
             )
+        tabular = self._tables(request, rtype) if verb in ("get", "list", "watch") else None
         if verb == "watch":
             stream = reads.WatchStream(
-                store, self.cluster.world.clock, rtype, target.namespace, query
+                store, self.cluster.world.clock, rtype, target.namespace, query, tabular
             )
             return await stream.serve(request)
         if verb == "list":
-            return web.json_response(reads.list_objects(store, rtype, target.namespace, query))
+            listed = reads.list_objects(store, rtype, target.namespace, query)
+            return web.json_response(tabular.of_list(listed) if tabular else listed)
         if verb == "get":
-            return web.json_response(store.get(rtype, namespace, name or ""))
+            obj = store.get(rtype, namespace, name or "")
+            return web.json_response(tabular.of_object(obj) if tabular else obj)
         options = _write_options(request, apply=request.content_type == APPLY)
         if verb == "create":
             written = await self.writer.create(rtype, namespace, await _body(request), options)
@@ -307,6 +310,14 @@ class ApiServer:
         else:
             written = await self._delete_collection(request, target)
         return _json(written)
+
+    def _tables(self, request: web.Request, rtype: ResourceType) -> tables.TableBuilder | None:
+        """A builder of the Tables the request asks for (`kubectl get` asks), or None."""
+        asked = tables.table_request(request.headers.get("Accept", ""), request.query)
+        if asked is None:
+            return None
+        printer = tables.printer_for(rtype, self.chain.crd_of(rtype))
+        return tables.TableBuilder(asked, printer, self.cluster.world.clock.now)
 
     async def _delete_collection(self, request: web.Request, target: Target) -> Written:
         options = await _delete_options(request)

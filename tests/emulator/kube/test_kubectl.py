@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -193,6 +194,21 @@ def deployment(name: str, ns: str, *containers: dict[str, Any], **spec: Any) -> 
 
 def busybox(name: str, tag: str = "1.36") -> dict[str, Any]:
     return {"name": name, "image": f"busybox:{tag}"}
+
+
+def printed_table(text: str) -> list[dict[str, str]]:
+    """The rows of what `kubectl get` printed, by column: kubectl left-aligns each column
+    under its header, so a cell is the text from its header's start to the next one's."""
+    header, *lines = text.splitlines()
+    columns = list(re.finditer(r"\S+(?: \S+)*", header))  # headers such as "NOMINATED NODE"
+    ends = [column.start() for column in columns[1:]] + [None]
+    return [
+        {
+            column.group(): line[column.start() : end].strip()
+            for column, end in zip(columns, ends, strict=True)
+        }
+        for line in lines
+    ]
 
 
 def test_the_kubeconfig_reaches_the_cluster_with_a_fresh_token_per_run(lab: Lab) -> None:
@@ -437,3 +453,161 @@ def test_documents_are_cached_as_the_real_server_caches_them(lab: Lab) -> None:
     unchanged = lab.raw("/openapi/v2", token, **{"If-None-Match": v2.headers["ETag"]})
     assert (unchanged.status_code, unchanged.content) == (304, b"")
     assert lab.raw("/openapi/v2", "not-a-token").status_code == 401
+
+
+def test_get_prints_the_columns_the_server_serves_for_pods_and_deployments(
+    lab: Lab, control: Control
+) -> None:
+    kubectl, core = lab.kubectl, client.CoreV1Api(lab.api)
+    hello = deployment("hello", "cols", busybox("main"))
+    kubectl.ok("apply", "-f", kubectl.file("cols.yaml", namespace("cols"), hello))
+    kubectl.ok("wait", "--for=condition=Available", "deployment/hello", "-n", "cols")
+
+    pods = {p.metadata.name: p for p in core.list_namespaced_pod("cols").items}
+    printed = kubectl.ok("get", "pods", "-n", "cols")
+    assert printed.splitlines()[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    rows = printed_table(printed)
+    assert {row["NAME"] for row in rows} == set(pods)
+    assert {(row["READY"], row["STATUS"], row["RESTARTS"]) for row in rows} == {
+        ("1/1", "Running", "0")
+    }
+    assert all(re.fullmatch(r"\d+s", row["AGE"]) for row in rows)
+
+    wide = printed_table(kubectl.ok("get", "pods", "-n", "cols", "-o", "wide"))
+    assert list(wide[0]) == [
+        "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE",
+        "READINESS GATES",
+    ]  # fmt: skip
+    for row in wide:
+        pod = pods[row["NAME"]]
+        assert (row["IP"], row["NODE"]) == (pod.status.pod_ip, pod.spec.node_name)
+        assert (row["NOMINATED NODE"], row["READINESS GATES"]) == ("<none>", "<none>")
+
+    victim = sorted(pods)[0]
+    killed = control.post(
+        "/faults",
+        json={"scenario": "kill-pod", "params": {"namespace": "cols", "name": victim}},
+    )
+    assert killed.json()["result"] == {"killed": [f"cols/{victim}"]}
+    wait(
+        lambda: core.read_namespaced_pod(victim, "cols").status.container_statuses[0].ready,
+        what="the killed container to run again",
+    )
+    (restarted,) = [
+        r for r in printed_table(kubectl.ok("get", "pods", "-n", "cols")) if r["NAME"] == victim
+    ]
+    assert re.fullmatch(r"1 \(\d+s ago\)", restarted["RESTARTS"]), restarted
+    assert restarted["STATUS"] == "Running"
+
+    (shown,) = printed_table(kubectl.ok("get", "deployment", "hello", "-n", "cols", "-o", "wide"))
+    assert {k: v for k, v in shown.items() if k != "AGE"} == {
+        "NAME": "hello",
+        "READY": "2/2",
+        "UP-TO-DATE": "2",
+        "AVAILABLE": "2",
+        "CONTAINERS": "main",
+        "IMAGES": "busybox:1.36",
+        "SELECTOR": "app=hello",
+    }
+    (replica_set,) = printed_table(kubectl.ok("get", "replicasets", "-n", "cols"))
+    assert (replica_set["DESIRED"], replica_set["CURRENT"], replica_set["READY"]) == ("2", "2", "2")
+    # --sort-by asks for whole objects in the rows (includeObject=Object) and sorts by them.
+    by_name = kubectl.ok("get", "pods", "-n", "cols", "--sort-by=.metadata.name", "--no-headers")
+    assert [line.split()[0] for line in by_name.splitlines()] == sorted(pods)
+
+
+def test_get_prints_services_and_nodes_as_the_real_server(lab: Lab) -> None:
+    kubectl, core = lab.kubectl, client.CoreV1Api(lab.api)
+    kubernetes = core.read_namespaced_service("kubernetes", "default")
+    (service,) = printed_table(kubectl.ok("get", "services", "-n", "default", "-o", "wide"))
+    assert {k: v for k, v in service.items() if k != "AGE"} == {
+        "NAME": "kubernetes",
+        "TYPE": "ClusterIP",
+        "CLUSTER-IP": kubernetes.spec.cluster_ip,
+        "EXTERNAL-IP": "<none>",
+        "PORT(S)": "443/TCP",
+        "SELECTOR": "<none>",
+    }
+
+    nodes = {n.metadata.name: n for n in core.list_node().items}
+    printed = kubectl.ok("get", "nodes", "-o", "wide")
+    assert printed.splitlines()[0].split() == [
+        "NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE",
+        "KERNEL-VERSION", "CONTAINER-RUNTIME",
+    ]  # fmt: skip
+    rows = printed_table(printed)
+    assert {row["NAME"] for row in rows} == set(nodes)
+    for row in rows:
+        node = nodes[row["NAME"]]
+        addresses = {a.type: a.address for a in node.status.addresses}
+        info = node.status.node_info
+        assert (row["STATUS"], row["ROLES"]) == ("Ready", "<none>")
+        assert row["VERSION"] == info.kubelet_version
+        assert row["INTERNAL-IP"] == addresses["InternalIP"]
+        assert row["EXTERNAL-IP"] == addresses.get("ExternalIP", "<none>")
+        assert (row["OS-IMAGE"], row["KERNEL-VERSION"], row["CONTAINER-RUNTIME"]) == (
+            info.os_image,
+            info.kernel_version,
+            info.container_runtime_version,
+        )
+
+
+def test_get_prints_the_printer_columns_of_the_jobset_crd(lab: Lab) -> None:
+    install_jobset(lab)
+    kubectl = lab.kubectl
+    job_template = {
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [busybox("main")]}}}
+    }
+    jobset = {
+        "apiVersion": "jobset.x-k8s.io/v1alpha2",
+        "kind": "JobSet",
+        "metadata": {"name": "paused", "namespace": "default"},
+        "spec": {
+            "suspend": True,
+            "replicatedJobs": [{"name": "workers", "replicas": 1, "template": job_template}],
+        },
+    }
+    kubectl.ok("apply", "-f", kubectl.file("jobset.yaml", jobset))
+    printed = kubectl.ok("get", "jobsets", "-n", "default")
+    assert printed.splitlines()[0].split() == [
+        "NAME", "TERMINALSTATE", "RESTARTS", "COMPLETED", "SUSPENDED", "AGE",
+    ]  # fmt: skip
+    (row,) = printed_table(printed)
+    stored = client.CustomObjectsApi(lab.api).get_namespaced_custom_object(
+        "jobset.x-k8s.io", "v1alpha2", "default", "jobsets", "paused"
+    )
+    status = stored.get("status", {})
+    completed = [c["status"] for c in status.get("conditions", []) if c["type"] == "Completed"]
+    # A path that finds nothing is a null cell, which kubectl leaves blank.
+    assert row == {
+        "NAME": "paused",
+        "TERMINALSTATE": status.get("terminalState", ""),
+        "RESTARTS": str(status.get("restarts", "")),
+        "COMPLETED": completed[0] if completed else "",
+        "SUSPENDED": "true",
+        "AGE": row["AGE"],
+    }
+    assert re.fullmatch(r"\d+s", row["AGE"])
+    kubectl.ok("delete", "jobset", "paused", "-n", "default")
+
+
+def test_get_watch_prints_a_row_per_change(lab: Lab) -> None:
+    kubectl, core = lab.kubectl, client.CoreV1Api(lab.api)
+    kubectl.ok("create", "namespace", "watched")
+    kubectl.ok("create", "configmap", "first", "-n", "watched", "--from-literal=a=1")
+    command = ["kubectl", "get", "configmaps", "-n", "watched", "--watch"]
+    with subprocess.Popen(
+        command, env=kubectl.env, cwd=kubectl.workdir, stdout=subprocess.PIPE, text=True
+    ) as watching:
+        assert watching.stdout is not None
+        guard = threading.Timer(60, watching.kill)  # a watch that never prints fails, not hangs
+        guard.start()
+        lines = [watching.stdout.readline(), watching.stdout.readline()]
+        core.create_namespaced_config_map(
+            "watched", {"metadata": {"name": "second"}, "data": {"a": "1", "b": "2"}}
+        )
+        lines.append(watching.stdout.readline())  # the watch's row, under the same columns
+        watching.terminate()
+        guard.cancel()
+    rows = printed_table("".join(lines))
+    assert [(row["NAME"], row["DATA"]) for row in rows] == [("first", "1"), ("second", "2")]
