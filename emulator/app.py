@@ -33,6 +33,7 @@ from emulator.gcp.iam import IamService
 from emulator.gcp.keys import PrivateKey
 from emulator.gcp.resourcemanager import ResourceManagerService
 from emulator.gcp.roles import check_role_supported
+from emulator.gcp.serviceusage import ServiceUsageService
 from emulator.gcp.storage import StorageService
 from emulator.kube import jobset_release
 from emulator.kube.cluster import KubeCluster
@@ -40,20 +41,23 @@ from emulator.kube.faults import kube_faults
 
 log = logging.getLogger("emulator")
 
-STATE_FORMAT = 2  # 2: Compute addresses and operations; rules without labels
+STATE_FORMAT = 3  # 3: Compute quota limits and reservations; 2: addresses, operations
 OPERATOR_ACCOUNT = "deployer"
-# What a deployment needs, and no more: clusters, service accounts, project IAM, buckets, and
-# the load balancer's static address (reserved, found by label, released with its rules).
+# What a deployment needs, and no more: clusters, service accounts, project IAM, buckets, the
+# load balancer's static address (reserved, found by label, released with its rules), and the
+# reads of its preflight (quotas, machine and accelerator types, reservations, enabled APIs).
 OPERATOR_ROLES = (
     "roles/compute.loadBalancerAdmin",
+    "roles/compute.viewer",
     "roles/container.admin",
     "roles/iam.serviceAccountAdmin",
     "roles/iam.serviceAccountUser",
     "roles/resourcemanager.projectIamAdmin",
+    "roles/serviceusage.serviceUsageConsumer",
     "roles/storage.admin",
 )
 # The APIs a client points at (the connection's `endpoint_overrides`), then the emulator's own.
-API_ENDPOINTS = ("container", "iam", "cloudresourcemanager", "storage", "compute")
+API_ENDPOINTS = ("container", "iam", "cloudresourcemanager", "storage", "compute", "serviceusage")
 # JobSet's release manifest, served where the DAG downloads it from (built by the emulator).
 JOBSET_MANIFEST_PATH = f"/jobset/{jobset_release.RELEASE}/manifests.yaml"
 
@@ -104,6 +108,7 @@ class Emulator:
         self.auth = AuthService(self.world, self.iam, settings.token_lifetime)
         self.gke = GkeService(self.world, control_plane_factory=partial(KubeCluster, self.world))
         self.compute = ComputeService(self.world)
+        self.service_usage = ServiceUsageService(self.world)
         services = (
             self.auth,
             self.iam,
@@ -111,12 +116,14 @@ class Emulator:
             self.storage,
             self.gke,
             self.compute,
+            self.service_usage,
         )
         for service in services:
             self.world.add_service(service)
         kube_faults(self.world)
         saxml.register_faults(self.world.faults)
         self.world.authorizer = self.auth
+        self.world.api_gate = self.service_usage.check_enabled
         self._pristine = {n: copy.deepcopy(s.dump()) for n, s in self.world.services.items()}
         self.ports: dict[str, int] = {}
         self.endpoints: dict[str, str] = {}
@@ -178,6 +185,7 @@ class Emulator:
             "cloudresourcemanager": google_api_app(self.world, self.resource_manager.routes()),
             "storage": google_api_app(self.world, self.storage.routes()),
             "compute": google_api_app(self.world, self.compute.routes()),
+            "serviceusage": google_api_app(self.world, self.service_usage.routes()),
             "oauth2": google_api_app(self.world, self.auth.routes()),
             "control": control_app(self),
         }

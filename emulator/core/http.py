@@ -36,6 +36,8 @@ def google_api_app(world: World, routes: list[web.RouteDef]) -> web.Application:
     async def faults_and_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         method = request.match_info.route.name or ""
         try:
+            if method and world.api_gate is not None:
+                world.api_gate(method)
             fault = world.faults.take(method) if method else None
             if fault is not None:
                 if fault.delay > 0:

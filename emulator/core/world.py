@@ -1,6 +1,6 @@
 """The emulated world: one project's state across every API, and what the APIs share."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,6 +34,10 @@ class Service(Protocol):
 
 
 class Authorizer(Protocol):
+    def authenticate(self, request: web.Request) -> str:
+        """The caller's principal; raises 401 without a valid token."""
+        ...
+
     async def authorize(self, request: web.Request, permission: str, resource: str) -> str:
         """The caller's principal; raises 401 without a valid token and 403 without permission."""
         ...
@@ -47,6 +51,8 @@ class World:
     faults: Faults = field(default_factory=Faults)
     services: dict[str, Service] = field(default_factory=dict)
     authorizer: Authorizer | None = None
+    # Raises for a call of a method id whose API the project has not enabled (Service Usage).
+    api_gate: Callable[[str], None] | None = None
 
     def add_service(self, service: Service) -> None:
         self.services[service.name] = service
@@ -55,6 +61,12 @@ class World:
         return [r for service in self.services.values() for r in service.resources()]
 
     async def authorize(self, request: web.Request, permission: str, resource: str) -> str:
+        return await self._authorizer().authorize(request, permission, resource)
+
+    def authenticate(self, request: web.Request) -> str:
+        return self._authorizer().authenticate(request)
+
+    def _authorizer(self) -> Authorizer:
         if self.authorizer is None:
             raise RuntimeError("the world has no authorizer; start it through emulator.app")
-        return await self.authorizer.authorize(request, permission, resource)
+        return self.authorizer

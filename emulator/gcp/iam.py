@@ -78,6 +78,7 @@ class IamService:
             web.get(accounts, self.list_accounts, name=_METHOD + "list"),
             web.get(account, self.get, name=_METHOD + "get"),
             web.delete(account, self.delete, name=_METHOD + "delete"),
+            web.patch(account, self.patch, name=_METHOD + "patch"),
             web.post(account + ":getIamPolicy", self.get_iam_policy, name=_METHOD + "getIamPolicy"),
             web.post(account + ":setIamPolicy", self.set_iam_policy, name=_METHOD + "setIamPolicy"),
         ]
@@ -168,6 +169,23 @@ class IamService:
         account = await self._authorized_account(request, "iam.serviceAccounts.delete")
         del self.accounts[account.email]
         return json_response({})
+
+    async def patch(self, request: web.Request) -> web.Response:
+        """The fields `updateMask` names (`displayName`, `description`) take the body's values."""
+        account = await self._authorized_account(request, "iam.serviceAccounts.update")
+        body = await read_json(request)
+        validate("iam.v1", "PatchServiceAccountRequest", body)
+        fields = {"displayName": "display_name", "description": "description"}
+        mask = [name.strip() for name in str(body.get("updateMask") or "").split(",") if name]
+        unknown = sorted(set(mask) - set(fields))
+        if not mask or unknown:
+            raise invalid_argument(
+                f"updateMask must name displayName and/or description, got {mask or 'nothing'}"
+            )
+        details = body.get("serviceAccount") or {}
+        for name in mask:
+            setattr(account, fields[name], str(details.get(name) or ""))
+        return json_response(account.to_json(self.world.project_id))
 
     async def get_iam_policy(self, request: web.Request) -> web.Response:
         account = await self._authorized_account(request, "iam.serviceAccounts.getIamPolicy")

@@ -4,21 +4,26 @@ Both versions share one route per method id (the version is a path segment), so 
 fault on `cloudresourcemanager.projects.setIamPolicy` hits whichever version a client speaks.
 v1 names the project by id (`v1/projects/P:getIamPolicy`), v3 by `projects/P`; both accept the
 id or the number. The project policy is the root every other policy inherits from.
+`testIamPermissions` answers which of the asked permissions the caller holds on the project, as
+the roles bound to it in that policy grant them (the catalog in `emulator.gcp.roles`).
 """
 
+import re
 from typing import Any
 
 from aiohttp import web
 
 from emulator.core.clock import rfc3339
-from emulator.core.errors import aborted
+from emulator.core.errors import aborted, invalid_argument, permission_denied
 from emulator.core.http import json_response, read_json
 from emulator.core.world import Resource, World
+from emulator.gcp.auth import granted
 from emulator.gcp.discovery import validate
 from emulator.gcp.policy import Policy, replace_policy
 
 _METHOD = "cloudresourcemanager.projects."
 _PROJECT = "/{version:v1|v3}/projects/{project}"
+_PERMISSION = re.compile(r"[a-z][a-zA-Z0-9]*(\.[a-zA-Z][a-zA-Z0-9]*){2}")
 
 
 class ResourceManagerService:
@@ -30,11 +35,12 @@ class ResourceManagerService:
         self.policy = Policy()
 
     def routes(self) -> list[web.RouteDef]:
-        get_policy, set_policy = "getIamPolicy", "setIamPolicy"
+        get_policy, set_policy, test = "getIamPolicy", "setIamPolicy", "testIamPermissions"
         return [
             web.get(_PROJECT, self.get, name=_METHOD + "get"),
             web.post(f"{_PROJECT}:{get_policy}", self.get_iam_policy, name=_METHOD + get_policy),
             web.post(f"{_PROJECT}:{set_policy}", self.set_iam_policy, name=_METHOD + set_policy),
+            web.post(f"{_PROJECT}:{test}", self.test_iam_permissions, name=_METHOD + test),
         ]
 
     def grant(self, role: str, member: str) -> None:
@@ -89,6 +95,24 @@ class ResourceManagerService:
             ),
         )
         return json_response(self.policy.to_json())
+
+    async def test_iam_permissions(self, request: web.Request) -> web.Response:
+        """The asked permissions the caller holds on the project; any caller may ask."""
+        email = self.world.authenticate(request)
+        body = await read_json(request)
+        validate(self._document(request), "TestIamPermissionsRequest", body)
+        resource = f"projects/{request.match_info['project']}"
+        if not self.policies_for(resource):
+            raise permission_denied(
+                f"Permission denied on resource '{resource}' (or it may not exist)."
+            )
+        asked = body.get("permissions") or []
+        for permission in asked:
+            if not _PERMISSION.fullmatch(permission):
+                raise invalid_argument(f"Permission {permission} is not valid.")
+        member = f"serviceAccount:{email}"
+        held = [p for p in asked if granted(self.world, [member], p, resource)]
+        return json_response({"permissions": held} if held else {})
 
     async def _authorize(self, request: web.Request, permission: str) -> None:
         """An unknown project answers 403, as Resource Manager does, since its policy is empty."""

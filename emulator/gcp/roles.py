@@ -101,6 +101,17 @@ ROLES: dict[str, Role] = {
     "roles/resourcemanager.projectIamAdmin": Role(
         ("resourcemanager.projects.getIamPolicy", "resourcemanager.projects.setIamPolicy")
     ),
+    "roles/serviceusage.serviceUsageAdmin": Role(("serviceusage.*", *_PROJECT_READ)),
+    "roles/serviceusage.serviceUsageConsumer": Role(
+        (*_verbs("serviceusage.services", "get", "list", "use"), "serviceusage.quotas.get")
+    ),
+    "roles/serviceusage.serviceUsageViewer": Role(
+        (
+            *_verbs("serviceusage.services", "get", "list"),
+            "serviceusage.quotas.get",
+            *_verbs("serviceusage.operations", "get", "list"),
+        )
+    ),
     "roles/storage.admin": Role(("storage.*", *_PROJECT_READ)),
     "roles/storage.objectAdmin": Role(
         ("storage.objects.*", "storage.multipartUploads.*", "storage.managedFolders.*")

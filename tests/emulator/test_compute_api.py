@@ -269,3 +269,24 @@ def test_without_static_address_quota_the_insert_operation_fails(
     assert api_error(addresses.get(project=project, region=REGION, address="over"))["code"] == 404
     internal = {"name": "inside", "addressType": "INTERNAL", "subnetwork": SUBNETWORK}
     assert reserve(compute, project, internal)["status"] == "RESERVED"  # not a static address
+
+
+def test_set_labels_replaces_the_labels_of_the_fingerprint_it_was_given(
+    compute: Any, project: str
+) -> None:
+    address = reserve(compute, project, {"name": "sax-http", "labels": {"expires-at": "soon"}})
+    addresses = compute.addresses()
+    body = {"labels": {"expires-at": "later"}, "labelFingerprint": address["labelFingerprint"]}
+
+    operation = addresses.setLabels(
+        project=project, region=REGION, resource="sax-http", body=body
+    ).execute()
+
+    assert operation["operationType"] == "setLabels"
+    finished(compute, project, operation)
+    relabelled = addresses.get(project=project, region=REGION, address="sax-http").execute()
+    assert relabelled["labels"] == {"expires-at": "later"}
+    stale = addresses.setLabels(project=project, region=REGION, resource="sax-http", body=body)
+    error = api_error(stale)
+    assert error["code"] == 412
+    assert error["errors"][0]["reason"] == "conditionNotMet"

@@ -3,6 +3,7 @@
 import time
 
 import pytest
+from google.api_core import exceptions
 from google.cloud import container_v1
 
 from tests.emulator.conftest import TIME_SCALE
@@ -145,3 +146,26 @@ def test_the_control_api_lists_clusters_pools_nodes_and_endpoints(saxml, control
     saxml.wait(saxml.client.delete_cluster(name=saxml.cluster_path("saxml")))
     after = control.get("/resources").json()["resources"]
     assert [r for r in after if r["api"] == "container"] == []
+
+
+def test_an_unreachable_location_is_missing_from_lists_while_its_clusters_run(saxml, control):
+    everywhere = f"projects/{saxml.project}/locations/-"
+    assert apply_scenario(control, "location-unreachable", zone=ZONE) == {"unreachable": [ZONE]}
+
+    listed = saxml.client.list_clusters(parent=everywhere)
+    assert list(listed.clusters) == []
+    assert list(listed.missing_zones) == [ZONE]
+    with pytest.raises(exceptions.ServiceUnavailable, match=f"Location {ZONE} is temporarily"):
+        saxml.client.list_clusters(parent=saxml.location, retry=None)
+    cluster = saxml.client.get_cluster(name=saxml.cluster_path("saxml"))
+    assert cluster.status == container_v1.Cluster.Status.RUNNING
+
+    control.delete("/faults").raise_for_status()
+    listed = saxml.client.list_clusters(parent=everywhere)
+    assert [c.name for c in listed.clusters] == ["saxml"] and not listed.missing_zones
+    assert (
+        control.post(
+            "/faults", json={"scenario": "location-unreachable", "params": {"zone": "mars-1-a"}}
+        ).status_code
+        == 400
+    )

@@ -179,3 +179,30 @@ def test_responses_use_enum_names_unless_numbers_are_asked_for(gke):
     assert named["status"] == "RUNNING"
     assert numbered["status"] == Status.RUNNING.value
     assert named["nodePools"][0]["config"]["machineType"] == "e2-standard-4"
+
+
+def test_labels_of_a_cluster_and_of_a_node_pool_are_replaced(gke):
+    gke.running_cluster(tutorial_cluster(gke.project))
+    pool_path = gke.pool_path("saxml", "default-pool")
+
+    relabel = gke.client.set_labels(
+        request={"name": gke.cluster_path("saxml"), "resource_labels": {"expires-at": "later"}}
+    )
+    update = gke.client.update_node_pool(
+        request={
+            "name": pool_path,
+            "node_version": "-",
+            "image_type": "",
+            "resource_labels": {"labels": {"expires-at": "later"}},
+        }
+    )
+
+    assert relabel.operation_type == Type.SET_LABELS
+    assert not gke.wait(relabel).error.code and not gke.wait(update).error.code
+    cluster = gke.client.get_cluster(name=gke.cluster_path("saxml"))
+    assert dict(cluster.resource_labels) == {"expires-at": "later"}
+    assert dict(cluster.node_pools[0].config.resource_labels) == {"expires-at": "later"}
+    with pytest.raises(exceptions.BadRequest, match="Label keys must start"):
+        gke.client.set_labels(
+            request={"name": gke.cluster_path("saxml"), "resource_labels": {"Bad": "x"}}
+        )

@@ -164,3 +164,15 @@ def test_a_new_account_is_not_a_policy_member_until_iam_propagated(control, api,
             assert time.monotonic() - created_at < delay * TIME_SCALE + 5
             time.sleep(0.05)
     assert time.monotonic() - created_at >= delay * TIME_SCALE
+
+
+def test_patch_updates_the_fields_its_mask_names(accounts, project):
+    created = _create(accounts, project, "sax-iam-sa", displayName="Saxml", description="old")
+    email = created["email"]
+    name = f"projects/-/serviceAccounts/{email}"
+    body = {"serviceAccount": {"description": "new", "displayName": "ignored"}}
+
+    patched = accounts.patch(name=name, body={**body, "updateMask": "description"}).execute()
+
+    assert (patched["description"], patched["displayName"]) == ("new", "Saxml")
+    assert failure(accounts.patch(name=name, body={**body, "updateMask": "email"}))["code"] == 400

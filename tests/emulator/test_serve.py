@@ -20,7 +20,7 @@ from tests.emulator.conftest import (
     storage_client,
 )
 
-API_ENDPOINTS = {"container", "iam", "cloudresourcemanager", "storage", "compute"}
+API_ENDPOINTS = {"container", "iam", "cloudresourcemanager", "storage", "compute", "serviceusage"}
 
 
 class EmulatorAwareDiscoveryHook(GoogleDiscoveryApiHook):

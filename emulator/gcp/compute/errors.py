@@ -24,6 +24,14 @@ class ComputeError(GoogleApiError):
         return f"googleapi: Error {self.code}: {self.message}, {self.reason}"
 
 
+def fingerprint_mismatch(path: str) -> ComputeError:
+    return ComputeError(
+        412,
+        f"Labels fingerprint either invalid or resource labels have changed for '{path}'",
+        "conditionNotMet",
+    )
+
+
 def not_found(path: str) -> ComputeError:
     return ComputeError(404, f"The resource '{path}' was not found", "notFound")
 

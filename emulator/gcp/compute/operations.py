@@ -25,7 +25,7 @@ class Operation:
     name: str
     id: str
     region: str
-    kind: str  # the operationType: insert or delete
+    kind: str  # the operationType: insert, delete or setLabels
     target: str  # the target resource's path
     target_id: str
     user: str

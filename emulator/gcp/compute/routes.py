@@ -21,14 +21,13 @@ from emulator.gcp.compute.errors import forbidden, invalid_field
 from emulator.gcp.compute.filters import Predicate, parse_filter
 from emulator.gcp.compute.model import INTERNAL, Address, link, region_path
 from emulator.gcp.compute.operations import Operation
-from emulator.gcp.compute.validation import address_request
-from emulator.gcp.gke import catalog
+from emulator.gcp.compute.places import REGIONS
+from emulator.gcp.compute.validation import address_request, labels_request
 from emulator.gcp.paging import page
 
 if TYPE_CHECKING:
     from emulator.gcp.compute.service import ComputeService
 
-REGIONS = tuple(sorted({catalog.region_of(zone) for zone in catalog.ZONE_TPU_TYPES}))
 _MAX_RESULTS = 500
 # regionOperations.wait answers when the operation is DONE, or after at most two minutes.
 _WAIT_SECONDS = 120.0
@@ -39,7 +38,7 @@ Item = TypeVar("Item")
 
 
 def compute_routes(service: ComputeService) -> list[web.RouteDef]:
-    api = _Handlers(service)
+    api = Handlers(service)
     addresses, rules = _REGION + "/addresses", _REGION + "/forwardingRules"
     operation = _REGION + "/operations/{operation}"
     return [
@@ -47,6 +46,11 @@ def compute_routes(service: ComputeService) -> list[web.RouteDef]:
         web.get(addresses, api.list_addresses, name="compute.addresses.list"),
         web.get(addresses + "/{address}", api.get_address, name="compute.addresses.get"),
         web.delete(addresses + "/{address}", api.delete_address, name="compute.addresses.delete"),
+        web.post(
+            addresses + "/{address}/setLabels",
+            api.set_address_labels,
+            name="compute.addresses.setLabels",
+        ),
         web.get(
             _PROJECT + "/aggregated/addresses",
             api.aggregated_addresses,
@@ -65,7 +69,7 @@ def compute_routes(service: ComputeService) -> list[web.RouteDef]:
     ]
 
 
-class _Handlers:
+class Handlers:
     def __init__(self, service: ComputeService) -> None:
         self.service = service
         self.world = service.world
@@ -85,7 +89,7 @@ class _Handlers:
             subnet_project, subnet_region, subnet = body.subnetwork
             subnetwork = f"{region_path(subnet_project, subnet_region)}/subnetworks/{subnet}"
             await self._authorize(request, "compute.subnetworks.use", subnetwork)
-        _check_region(region)
+        check_region(region)
         return self._operation(self.service.insert_address(region, body, user))
 
     async def get_address(self, request: web.Request) -> web.Response:
@@ -103,6 +107,15 @@ class _Handlers:
         permission = "compute.addresses.deleteInternal" if internal else "compute.addresses.delete"
         region, name, user = await self._named(request, permission, "addresses", "address")
         return self._operation(self.service.delete_address(region, name, user))
+
+    async def set_address_labels(self, request: web.Request) -> web.Response:
+        region, name, user = await self._named(
+            request, "compute.addresses.setLabels", "addresses", "address"
+        )
+        labels, fingerprint = labels_request(await read_json(request))
+        return self._operation(
+            self.service.set_address_labels(region, name, labels, fingerprint, user)
+        )
 
     async def list_addresses(self, request: web.Request) -> web.Response:
         region = await self._region(request, "compute.addresses.list")
@@ -200,7 +213,7 @@ class _Handlers:
         """The region of a list, after the caller proved `permission` on the project."""
         await self._authorize(request, permission, self._project_path(request))
         region = request.match_info["region"]
-        _check_region(region)
+        check_region(region)
         return region
 
     async def _named(
@@ -211,16 +224,16 @@ class _Handlers:
         region, name = request.match_info["region"], request.match_info[key]
         path = f"{region_path(self._project(request), region)}/{collection}/{name}"
         user = await self._authorize(request, permission, path)
-        _check_region(region)
+        check_region(region)
         return region, name, user
 
     def _list(
         self, request: web.Request, kind: str, collection: str, items: list[dict[str, Any]]
     ) -> dict[str, Any]:
         path = f"{region_path(self._project(request), request.match_info['region'])}/{collection}"
-        keep = _filter(request)
-        shown, next_token = _page(request, [item for item in items if keep(item)])
-        return _list_body(kind, path, {"items": shown} if shown else {}, next_token)
+        keep = list_filter(request)
+        shown, next_token = list_page(request, [item for item in items if keep(item)])
+        return list_body(kind, path, {"items": shown} if shown else {}, next_token)
 
     def _aggregated(
         self,
@@ -230,28 +243,28 @@ class _Handlers:
         scoped: list[tuple[str, dict[str, Any]]],
     ) -> dict[str, Any]:
         """Items grouped by `regions/R`; a region without any says so, as Compute does."""
-        keep = _filter(request)
-        shown, next_token = _page(request, [(r, item) for r, item in scoped if keep(item)])
+        keep = list_filter(request)
+        shown, next_token = list_page(request, [(r, item) for r, item in scoped if keep(item)])
         by_scope: dict[str, Any] = {}
         for region in REGIONS:
             scope = f"regions/{region}"
             items = [item for item_region, item in shown if item_region == region]
-            by_scope[scope] = {collection: items} if items else _no_results(scope)
+            by_scope[scope] = {collection: items} if items else no_results(scope)
         path = f"{self._project_path(request)}/aggregated/{collection}"
-        return _list_body(kind, path, {"items": by_scope}, next_token)
+        return list_body(kind, path, {"items": by_scope}, next_token)
 
 
-def _check_region(region: str) -> None:
+def check_region(region: str) -> None:
     if region not in REGIONS:
         raise invalid_field("region", region, "Unknown region.")
 
 
-def _filter(request: web.Request) -> Predicate:
+def list_filter(request: web.Request) -> Predicate:
     expression = request.query.get("filter", "")
     return parse_filter(expression) if expression else lambda item: True
 
 
-def _page(request: web.Request, items: list[Item]) -> tuple[list[Item], str | None]:
+def list_page(request: web.Request, items: list[Item]) -> tuple[list[Item], str | None]:
     """One page of `items`: `maxResults` of them (at most, and by default, 500)."""
     size = request.query.get("maxResults") or str(_MAX_RESULTS)
     if not size.isdigit() or int(size) > _MAX_RESULTS:
@@ -260,7 +273,7 @@ def _page(request: web.Request, items: list[Item]) -> tuple[list[Item], str | No
     return list(shown), next_token
 
 
-def _list_body(
+def list_body(
     kind: str, path: str, items: dict[str, Any], next_token: str | None
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"kind": kind, "id": path, **items, "selfLink": link(path)}
@@ -269,7 +282,7 @@ def _list_body(
     return body
 
 
-def _no_results(scope: str) -> dict[str, Any]:
+def no_results(scope: str) -> dict[str, Any]:
     return {
         "warning": {
             "code": "NO_RESULTS_ON_PAGE",

@@ -16,9 +16,12 @@ from aiohttp import web
 
 from emulator.core.clock import rfc3339
 from emulator.core.world import Resource, World
+from emulator.gcp.compute.capacity import ComputeCapacity
+from emulator.gcp.compute.capacity_routes import capacity_routes
 from emulator.gcp.compute.errors import (
     ComputeError,
     already_exists,
+    fingerprint_mismatch,
     in_use,
     invalid_field,
     ip_in_use,
@@ -31,12 +34,14 @@ from emulator.gcp.compute.model import (
     INTERNAL,
     Address,
     ForwardingRule,
+    label_fingerprint,
     new_id,
     region_path,
 )
 from emulator.gcp.compute.operations import Operation, OperationError
 from emulator.gcp.compute.routes import compute_routes
 from emulator.gcp.compute.validation import AddressRequest
+from emulator.gcp.usage import NodeGroup
 
 # Modelled durations of the operations, in seconds (Compute reports them done within seconds).
 ADDRESS_SECONDS = 3.0
@@ -57,6 +62,7 @@ class ComputeService:
         self.in_use_addresses_exhausted = False
         self.static_addresses_exhausted = False
         self.listeners = Listeners()
+        self.capacity = ComputeCapacity(world)  # quotas and reservations
         self._ip_start = random.randrange(_POOL.num_addresses)
         world.faults.register_scenario(
             "lb-address-never-assigned", self._exhaust_in_use, self._restore_quotas
@@ -66,7 +72,15 @@ class ComputeService:
         )
 
     def routes(self) -> list[web.RouteDef]:
-        return compute_routes(self)
+        return compute_routes(self) + capacity_routes(self)
+
+    # What GKE asks before it creates nodes (emulator.gcp.usage.Admission).
+
+    def quota_shortfall(self, wanted: list[NodeGroup]) -> str:
+        return self.capacity.quota_shortfall(wanted)
+
+    def reservation_shortfall(self, wanted: NodeGroup) -> str:
+        return self.capacity.reservation_shortfall(wanted)
 
     @property
     def project(self) -> str:
@@ -219,6 +233,19 @@ class ComputeService:
         if error is None:
             self.addresses[f"{region}/{request.name}"] = address
         return self._begin("insert", region, path, address.id, user, wall_seconds, error)
+
+    def set_address_labels(
+        self, region: str, name: str, labels: dict[str, str], fingerprint: str, user: str
+    ) -> Operation:
+        """Replace the labels when `fingerprint` is that of the current ones (412 otherwise, as
+        for a concurrent change); they apply at once, the operation follows."""
+        address = self.find_address(region, name)
+        path = address.path(self.project)
+        if fingerprint != label_fingerprint(address.labels):
+            raise fingerprint_mismatch(path)
+        address.labels = dict(labels)
+        wall_seconds = self.world.clock.scaled(ADDRESS_SECONDS)
+        return self._begin("setLabels", region, path, address.id, user, wall_seconds)
 
     def delete_address(self, region: str, name: str, user: str) -> Operation:
         """Release an address no rule holds; it is gone once the operation is DONE."""
@@ -394,6 +421,7 @@ class ComputeService:
             "addresses": [address.dump() for address in self.addresses.values()],
             "forwarding_rules": [rule.dump() for rule in self.rules.values()],
             "operations": [operation.dump() for operation in self.operations.values()],
+            "capacity": self.capacity.dump(),
         }
 
     def load(self, state: dict[str, Any]) -> None:
@@ -405,6 +433,7 @@ class ComputeService:
         self.rules = {entry["name"]: ForwardingRule(**entry) for entry in state["forwarding_rules"]}
         operations = [Operation.load(entry) for entry in state["operations"]]
         self.operations = {operation.name: operation for operation in operations}
+        self.capacity.load(state["capacity"])
 
 
 def _in_pool(ip: str) -> bool:

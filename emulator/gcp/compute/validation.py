@@ -77,6 +77,16 @@ def address_request(body: dict[str, Any], project: str) -> AddressRequest:
     )
 
 
+def labels_request(body: dict[str, Any]) -> tuple[dict[str, str], str]:
+    """The labels and fingerprint of a `setLabels` body (RegionSetLabelsRequest)."""
+    labels = body.get("labels") or {}
+    _check_labels(labels)
+    fingerprint = body.get("labelFingerprint")
+    if not fingerprint:
+        raise required_field("labelFingerprint")
+    return labels, str(fingerprint)
+
+
 def _check_labels(labels: dict[str, str]) -> None:
     if len(labels) > MAX_LABELS:
         raise invalid_field("resource.labels", "", f"At most {MAX_LABELS} labels are allowed.")

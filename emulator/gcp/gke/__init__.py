@@ -5,7 +5,8 @@
 behind every cluster endpoint; see `endpoint.ControlPlane`.
 
 Modules, from the bottom up: `catalog` (zones, machine types, TPU slice shapes), `versions`,
-`names`; `validation` and `defaults` (what GKE checks and fills in); `operations`, `capacity`,
+`names`; `validation`, `flex_start` and `defaults` (what GKE checks and fills in);
+`operations`, `capacity`, `usage` (what the nodes take from Compute's quotas and reservations),
 `billing`, `nodes`, `certificates`; `state` (what GKE stores); `endpoint` (a cluster's HTTPS
 front); `lifecycle` (operations carried to their effects); `protojson`, `routes` and `service`
 (the API).

@@ -1,14 +1,15 @@
 """Per-zone capacity of each TPU machine type: unlimited unless a scenario says otherwise.
 
 Two scenarios change it: `tpu-stockout` (node-pool creations that need the type fail, for a
-number of attempts or until lifted) and `tpu-capacity` (a zone has room for N more nodes of a
-type, or, without `nodes`, unlimited room again with every stockout there lifted). A creation
-that lacks capacity runs its course and then fails, as GKE's does.
+number of attempts, for a modelled time, or until lifted) and `tpu-capacity` (a zone has room
+for N more nodes of a type, or, without `nodes`, unlimited room again with every stockout there
+lifted). A creation that lacks capacity runs its course and then fails, as GKE's does.
 """
 
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from emulator.core.clock import Clock
 from emulator.gcp.gke import catalog
 
 
@@ -17,6 +18,10 @@ class Stockout:
     zone: str | None  # None: every zone
     machine_type: str | None  # None: every TPU machine type
     times: int | None  # failures left before capacity returns; None: until lifted
+    until: float | None = None  # the wall-clock instant capacity returns; None: until lifted
+
+    def lifted(self, now: float) -> bool:
+        return self.until is not None and now >= self.until
 
     def matches(self, zone: str, machine_type: str) -> bool:
         return self.zone in (None, zone) and (
@@ -53,8 +58,11 @@ class Capacity:
         self._stockouts: list[Stockout] = []
         self._node_limits: dict[tuple[str, str], int] = {}
 
-    def lacks_room(self, zone: str, machine_type: str, nodes: int, nodes_in_use: int) -> bool:
+    def lacks_room(
+        self, zone: str, machine_type: str, nodes: int, nodes_in_use: int, now: float
+    ) -> bool:
         """Whether `nodes` more nodes cannot be had now; a matching stockout uses up one try."""
+        self._stockouts = [s for s in self._stockouts if not s.lifted(now)]
         for stockout in self._stockouts:
             if stockout.matches(zone, machine_type):
                 if stockout.times is not None:
@@ -65,12 +73,14 @@ class Capacity:
         limit = self._node_limits.get((zone, machine_type))
         return limit is not None and nodes_in_use + nodes > limit
 
-    def stockout(self, params: dict[str, Any]) -> dict[str, Any]:
-        """The `tpu-stockout` scenario."""
+    def stockout(self, params: dict[str, Any], clock: Clock) -> dict[str, Any]:
+        """The `tpu-stockout` scenario; `seconds` (modelled) lifts it after that long."""
+        seconds = _count_param(params, "seconds", 1)
         stockout = Stockout(
             zone=_zone_param(params),
             machine_type=_machine_type_param(params),
             times=_count_param(params, "times", 1),
+            until=None if seconds is None else clock.now() + clock.scaled(seconds),
         )
         self._stockouts.append(stockout)
         return {"stockouts": [asdict(s) for s in self._stockouts]}

@@ -7,11 +7,12 @@ a restart `start()` picks every unfinished operation up where its timeline says 
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 from emulator.core.clock import rfc3339
 from emulator.core.world import World
-from emulator.gcp.gke import versions
+from emulator.gcp.gke import flex_start, usage, versions
 from emulator.gcp.gke.capacity import stockout_message
 from emulator.gcp.gke.certificates import ClusterAuthority
 from emulator.gcp.gke.endpoint import ClusterEndpoint, ControlPlane, ControlPlaneFactory
@@ -99,6 +100,10 @@ class Provisioner:
                 await self._serve(record, record.authority, record.port)
         for operation in self._state.operations.unfinished():
             self._drive(operation)
+        for record in self._state.clusters.values():
+            for pool in record.pools.values():
+                if flex_start.is_flex_start(pool.pool) and pool.pool.status == PoolStatus.RUNNING:
+                    self._queue(record, pool)
 
     async def stop(self) -> None:
         """Stop everything that runs; what it would have done stays in the state to resume."""
@@ -148,6 +153,8 @@ class Provisioner:
             OperationType.CREATE_NODE_POOL: self._create_node_pool,
             OperationType.DELETE_NODE_POOL: self._delete_node_pool,
             OperationType.UPGRADE_MASTER: self._upgrade_master,
+            OperationType.SET_LABELS: self._labels_set,
+            OperationType.UPDATE_CLUSTER: self._labels_set,
         }
         cluster = self._state.cluster(operation.project, operation.zone, operation.cluster)
         now = self._world.clock.now()
@@ -155,7 +162,7 @@ class Provisioner:
         operation.finish(now, RESOURCE_EXHAUSTED if failure else 0, failure)
 
     async def _create_cluster(self, cluster: ClusterRecord, _: str, now: float) -> str:
-        failures = [self._bring_up(cluster, pool, now) for pool in cluster.pools.values()]
+        failures = [self._start_pool(cluster, pool, now) for pool in cluster.pools.values()]
         failure = next((message for message in failures if message), "")
         if failure:
             cluster.set_status(ClusterStatus.ERROR, failure)
@@ -174,13 +181,57 @@ class Provisioner:
         return ""
 
     async def _create_node_pool(self, cluster: ClusterRecord, node_pool: str, now: float) -> str:
-        failure = self._bring_up(cluster, cluster.pools[node_pool], now)
+        failure = self._start_pool(cluster, cluster.pools[node_pool], now)
         self._sync_nodes(cluster)
         return failure
+
+    def _start_pool(self, cluster: ClusterRecord, pool: NodePoolRecord, now: float) -> str:
+        """Bring a new pool's nodes up, or queue a flex-start pool's request (it is RUNNING
+        without nodes meanwhile); why it failed, or ""."""
+        if flex_start.is_flex_start(pool.pool):
+            pool.set_status(PoolStatus.RUNNING)
+            self._queue(cluster, pool)
+            return ""
+        return self._bring_up(cluster, pool, now)
+
+    def _queue(self, cluster: ClusterRecord, pool: NodePoolRecord) -> None:
+        key = f"flex-start:{cluster.path}/{pool.pool.name}"
+        driver = asyncio.get_running_loop().create_task(self._flex_start(cluster, pool))
+        self._drivers[key] = driver
+        driver.add_done_callback(lambda _: self._drivers.pop(key, None))
+
+    async def _flex_start(self, cluster: ClusterRecord, pool: NodePoolRecord) -> None:
+        """A flex-start pool's request: wait for room, bring the whole slice up at once, and
+        remove its nodes when their run ends (see `flex_start`). Picks up where the pool's
+        state says it is, so it resumes after a restart."""
+        clock = self._world.clock
+
+        def current() -> bool:
+            return cluster.pools.get(pool.pool.name) is pool
+
+        while current() and not pool.nodes_created:
+            now = clock.now()
+            if not self._lacking_room(cluster, pool, now):
+                self._nodes_up(cluster, pool, now)
+                self._sync_nodes(cluster)
+                break
+            await clock.sleep(flex_start.RETRY_SECONDS)
+        if not (current() and pool.node_names):
+            return
+        started = datetime.fromisoformat(pool.nodes_created).timestamp()
+        await self._sleep_until(started + clock.scaled(flex_start.run_seconds(pool.pool)))
+        if current():
+            self._state.ledger.nodes_down(pool.uid, clock.now())
+            pool.node_names = []
+            self._sync_nodes(cluster)
 
     async def _delete_node_pool(self, cluster: ClusterRecord, node_pool: str, now: float) -> str:
         self._state.ledger.nodes_down(cluster.pools.pop(node_pool).uid, now)
         self._sync_nodes(cluster)
+        return ""
+
+    async def _labels_set(self, cluster: ClusterRecord, _: str, now: float) -> str:
+        """Label updates took effect when they were asked for: nothing is left to do."""
         return ""
 
     async def _upgrade_master(self, cluster: ClusterRecord, _: str, now: float) -> str:
@@ -197,19 +248,33 @@ class Provisioner:
 
     def _bring_up(self, cluster: ClusterRecord, pool: NodePoolRecord, now: float) -> str:
         """Create the pool's nodes; or put it in ERROR and return why, when capacity lacks."""
+        reservation_failure = usage.reservation_failure(self._world, pool.pool)
+        if reservation_failure:
+            pool.set_status(PoolStatus.ERROR, reservation_failure)
+            return reservation_failure
+        message = self._lacking_room(cluster, pool, now)
+        if message:
+            pool.set_status(PoolStatus.ERROR, message)
+            return message
+        self._nodes_up(cluster, pool, now)
+        return ""
+
+    def _lacking_room(self, cluster: ClusterRecord, pool: NodePoolRecord, now: float) -> str:
+        """The stockout GKE reports when a zone of the pool lacks room for its nodes ("": none);
+        each look uses up one try of a stockout that clears after some."""
         machine_type = pool.pool.config.machine_type
+        wanted = pool.node_count // len(pool.pool.locations)
         for zone in pool.pool.locations:
             in_use = self._state.nodes_in_use(zone, machine_type)
-            wanted = pool.pool.initial_node_count
-            if self._state.capacity.lacks_room(zone, machine_type, wanted, in_use):
-                message = stockout_message(cluster.project, zone, machine_type, pool.node_count)
-                pool.set_status(PoolStatus.ERROR, message)
-                return message
+            if self._state.capacity.lacks_room(zone, machine_type, wanted, in_use, now):
+                return stockout_message(cluster.project, zone, machine_type, pool.node_count)
+        return ""
+
+    def _nodes_up(self, cluster: ClusterRecord, pool: NodePoolRecord, now: float) -> None:
         pool.node_names = node_names(cluster.name, pool.pool.name, pool.uid, pool.node_count)
         pool.nodes_created = rfc3339(now)
         pool.set_status(PoolStatus.RUNNING)
         self._state.ledger.nodes_up(pool.uid, now)
-        return ""
 
     async def _serve(self, cluster: ClusterRecord, authority: ClusterAuthority, port: int) -> None:
         """Bring the cluster's control plane up behind its endpoint, with its nodes."""

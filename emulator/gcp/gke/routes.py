@@ -25,6 +25,7 @@ Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 _CLUSTERS = "/clusters"
 _CLUSTER = "/clusters/{cluster}"
+_CLUSTER_LABELS = "/clusters/{cluster}:setResourceLabels"
 _NODE_POOLS = "/clusters/{cluster}/nodePools"
 _NODE_POOL = "/clusters/{cluster}/nodePools/{node_pool}"
 _OPERATIONS = "/operations"
@@ -78,6 +79,25 @@ class _Handlers:
         )
         return _respond(request, self.service.delete_cluster(project, location, cluster))
 
+    async def set_resource_labels(self, request: web.Request) -> web.Response:
+        project, location, (cluster,) = await self._authorized(
+            request, "container.clusters.update", "cluster"
+        )
+        body = parse(container_v1.SetLabelsRequest, await request.text())
+        operation = self.service.set_resource_labels(
+            project, location, cluster, dict(body.resource_labels)
+        )
+        return _respond(request, operation)
+
+    async def update_node_pool(self, request: web.Request) -> web.Response:
+        project, location, (cluster, pool) = await self._authorized(
+            request, "container.clusters.update", "cluster", "node_pool"
+        )
+        body = parse(container_v1.UpdateNodePoolRequest, await request.text())
+        labels = dict(body.resource_labels.labels)
+        operation = self.service.update_node_pool_labels(project, location, cluster, pool, labels)
+        return _respond(request, operation)
+
     async def create_node_pool(self, request: web.Request) -> web.Response:
         project, location, (cluster,) = await self._authorized(
             request, "container.clusters.update", "cluster"
@@ -126,10 +146,12 @@ def gke_routes(service: GkeService) -> list[web.RouteDef]:
         ("GET", _CLUSTERS, "clusters.list", handlers.list_clusters),
         ("GET", _CLUSTER, "clusters.get", handlers.get_cluster),
         ("DELETE", _CLUSTER, "clusters.delete", handlers.delete_cluster),
+        ("POST", _CLUSTER_LABELS, "clusters.setResourceLabels", handlers.set_resource_labels),
         ("POST", _NODE_POOLS, "clusters.nodePools.create", handlers.create_node_pool),
         ("GET", _NODE_POOLS, "clusters.nodePools.list", handlers.list_node_pools),
         ("GET", _NODE_POOL, "clusters.nodePools.get", handlers.get_node_pool),
         ("DELETE", _NODE_POOL, "clusters.nodePools.delete", handlers.delete_node_pool),
+        ("PUT", _NODE_POOL, "clusters.nodePools.update", handlers.update_node_pool),
         ("GET", _OPERATION, "operations.get", handlers.get_operation),
         ("GET", _OPERATIONS, "operations.list", handlers.list_operations),
     ]

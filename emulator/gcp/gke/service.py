@@ -14,9 +14,9 @@ from aiohttp import web
 from google.cloud import container_v1
 
 from emulator.core.clock import rfc3339
-from emulator.core.errors import already_exists, failed_precondition
+from emulator.core.errors import GoogleApiError, already_exists, failed_precondition
 from emulator.core.world import Resource, World
-from emulator.gcp.gke import defaults, names, operations, validation, versions
+from emulator.gcp.gke import defaults, flex_start, names, operations, usage, validation, versions
 from emulator.gcp.gke.billing import ChipUsage
 from emulator.gcp.gke.endpoint import ControlPlane, ControlPlaneFactory, VersionOnlyControlPlane
 from emulator.gcp.gke.lifecycle import Provisioner
@@ -29,6 +29,7 @@ from emulator.gcp.gke.state import (
     NodePoolRecord,
     PoolStatus,
 )
+from emulator.gcp.usage import NodeGroup
 
 
 class GkeService:
@@ -42,13 +43,19 @@ class GkeService:
         """`control_plane_factory` makes what serves behind each cluster endpoint."""
         self.world = world
         self.state = GkeState()
+        self._unreachable: set[str] = set()  # zones the `location-unreachable` scenario hides
         self._provisioner = Provisioner(world, self.state, control_plane_factory)
         faults = world.faults
         capacity = self.state.capacity
-        faults.register_scenario("tpu-stockout", capacity.stockout, capacity.clear)
+        faults.register_scenario(
+            "tpu-stockout", lambda params: capacity.stockout(params, world.clock), capacity.clear
+        )
         faults.register_scenario("tpu-capacity", capacity.set_room, capacity.clear)
         faults.register_scenario("slow-operations", self._slow_operations, self._normal_speed)
         faults.register_scenario("master-upgrade", self._master_upgrade)
+        faults.register_scenario(
+            "location-unreachable", self._location_unreachable, self._unreachable.clear
+        )
 
     # The service contract (emulator.core).
 
@@ -115,6 +122,10 @@ class GkeService:
         """What serves behind each running cluster endpoint."""
         return self._provisioner.control_planes()
 
+    def node_groups(self) -> list[NodeGroup]:
+        """The VMs of every node pool, as Compute counts them against quotas and reservations."""
+        return usage.node_groups(self.state)
+
     def billing(self) -> list[dict[str, Any]]:
         return self.state.ledger.report(self.world.clock.now(), self.world.clock.time_scale)
 
@@ -133,8 +144,10 @@ class GkeService:
         pools = [container_v1.NodePool(pool) for pool in cluster.node_pools]
         cluster.node_pools = []
         defaults.fill_cluster(cluster, project, location, zones, now)
-        for pool, shape in zip(pools, shapes, strict=True):
+        for index, (pool, shape) in enumerate(zip(pools, shapes, strict=True)):
+            flex_start.check(pool, shape.machine, f"cluster.node_pools[{index}]")
             defaults.fill_node_pool(pool, shape, cluster, project)
+        usage.check_quota(self.world, pools)
         record = ClusterRecord(project, cluster)
         for pool in pools:
             self._add_node_pool(record, pool, now)
@@ -148,15 +161,22 @@ class GkeService:
         return self.state.cluster(project, location, name).view()
 
     def list_clusters(self, project: str, location: str) -> container_v1.ListClustersResponse:
-        """Clusters in `location`, or in every location for `-`."""
+        """Clusters in `location`, or in every location for `-`. GKE answers a list across
+        locations without the clusters of a location it cannot reach, naming that location in
+        `missingZones`; a list of that location alone fails (503)."""
         if location != "-":
             validation.check_zone(location)
+            if location in self._unreachable:
+                raise GoogleApiError(503, f"Location {location} is temporarily unavailable.")
         clusters = [
             record.view()
             for (record_project, zone, _), record in self.state.clusters.items()
-            if record_project == project and location in ("-", zone)
+            if record_project == project
+            and location in ("-", zone)
+            and zone not in self._unreachable
         ]
-        return container_v1.ListClustersResponse(clusters=clusters)
+        missing = sorted(self._unreachable) if location == "-" else []
+        return container_v1.ListClustersResponse(clusters=clusters, missing_zones=missing)
 
     def delete_cluster(self, project: str, location: str, name: str) -> container_v1.Operation:
         record = self.state.cluster(project, location, name)
@@ -173,6 +193,29 @@ class GkeService:
             OperationType.DELETE_CLUSTER, record, "", operations.CLUSTER_DELETE_SECONDS
         )
 
+    def set_resource_labels(
+        self, project: str, location: str, name: str, labels: dict[str, str]
+    ) -> container_v1.Operation:
+        """The cluster's labels are replaced at once; the SET_LABELS operation follows."""
+        record = self.state.cluster(project, location, name)
+        validation.check_labels(labels, "resource_labels")
+        record.cluster.resource_labels = labels
+        return self._begin(OperationType.SET_LABELS, record, "", operations.SET_LABELS_SECONDS)
+
+    def update_node_pool_labels(
+        self, project: str, location: str, cluster: str, name: str, labels: dict[str, str]
+    ) -> container_v1.Operation:
+        """An update of a node pool's `resourceLabels` (the only update modelled): replaced at
+        once, as the nodes' labels are; the UPDATE_CLUSTER operation follows."""
+        record = self.state.cluster(project, location, cluster)
+        pool = self.state.node_pool(record, name)
+        validation.check_labels(labels, "resource_labels.labels")
+        self.state.operations.admit_node_pool_operation(project, location, cluster, name)
+        pool.pool.config.resource_labels = labels
+        return self._begin(
+            OperationType.UPDATE_CLUSTER, record, name, operations.SET_LABELS_SECONDS
+        )
+
     def create_node_pool(
         self, project: str, location: str, cluster_name: str, pool: container_v1.NodePool
     ) -> container_v1.Operation:
@@ -184,6 +227,7 @@ class GkeService:
             bool(cluster.workload_identity_config.workload_pool),
             "node_pool",
         )
+        flex_start.check(pool, shape.machine, "node_pool")
         self.state.operations.admit_node_pool_operation(project, location, cluster_name, pool.name)
         if pool.name in record.pools:
             path = names.node_pool_path(project, location, cluster_name, pool.name)
@@ -194,6 +238,7 @@ class GkeService:
                 "added to a RUNNING cluster only."
             )
         defaults.fill_node_pool(pool, shape, cluster, project)
+        usage.check_quota(self.world, [pool])
         self._add_node_pool(record, pool, self.world.clock.now())
         seconds = (
             operations.TPU_POOL_CREATE_SECONDS
@@ -280,6 +325,14 @@ class GkeService:
 
     def _normal_speed(self) -> None:
         self.state.slowdown = 1.0
+
+    def _location_unreachable(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Scenario `location-unreachable`: GKE cannot reach the control planes of a zone; lists
+        across locations report it missing (its clusters exist and keep running)."""
+        zone = params.get("zone")
+        validation.check_zone(zone if isinstance(zone, str) else "")
+        self._unreachable.add(zone)
+        return {"unreachable": sorted(self._unreachable)}
 
     def _master_upgrade(self, params: dict[str, Any]) -> dict[str, Any]:
         """Scenario `master-upgrade`: GKE starts an automatic control-plane upgrade of a cluster.

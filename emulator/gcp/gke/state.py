@@ -36,7 +36,10 @@ class NodePoolRecord:
 
     @property
     def node_count(self) -> int:
-        """Nodes the pool has when up: the per-zone count in each of its zones."""
+        """Nodes the pool has when up: the per-zone count in each of its zones (a flex-start
+        pool's whole request)."""
+        if self.pool.config.flex_start:
+            return self.pool.autoscaling.total_max_node_count
         return self.pool.initial_node_count * len(self.pool.locations)
 
     def set_status(self, status: PoolStatus, message: str = "") -> None:

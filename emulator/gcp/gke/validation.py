@@ -62,7 +62,7 @@ def _check_enum(value: int, enum: type, field: str) -> None:
         raise invalid_argument(f"Invalid value at '{field}' ({type_url}), {int(value)}")
 
 
-def _check_gcp_labels(labels: dict[str, str], field: str) -> None:
+def check_labels(labels: dict[str, str], field: str) -> None:
     if len(labels) > MAX_LABELS:
         raise invalid_argument(f"Field '{field}' has more than {MAX_LABELS} labels.")
     for key, value in labels.items():
@@ -150,7 +150,12 @@ def _check_placement(
     if len(zones) != 1:
         raise _bad(f"{field}.locations", ",".join(zones), "A TPU node pool uses one zone.")
     slice_nodes = _slice_nodes(machine, policy, field)
-    if slice_nodes is not None and pool.initial_node_count != slice_nodes:
+    # A flex-start pool starts empty; `flex_start` checks its maximum instead.
+    if (
+        slice_nodes is not None
+        and pool.initial_node_count != slice_nodes
+        and not pool.config.flex_start
+    ):
         raise _bad(
             f"{field}.initial_node_count",
             pool.initial_node_count,
@@ -208,7 +213,7 @@ def check_node_pool(
     if max_pods and max_pods not in _MAX_PODS:
         raise _bad(f"{field}.max_pods_constraint.max_pods_per_node", max_pods, "Must be 8-256.")
     _check_node_labels_and_taints(config, f"{field}.config")
-    _check_gcp_labels(dict(config.resource_labels), f"{field}.config.resource_labels")
+    check_labels(dict(config.resource_labels), f"{field}.config.resource_labels")
     return PoolShape(machine, tuple(zones))
 
 
@@ -245,7 +250,7 @@ def check_cluster(
             f'The workload pool must be "{project_id}.svc.id.goog".',
         )
     _check_enum(cluster.release_channel.channel, Channel, "cluster.release_channel.channel")
-    _check_gcp_labels(dict(cluster.resource_labels), "cluster.resource_labels")
+    check_labels(dict(cluster.resource_labels), "cluster.resource_labels")
     if not cluster.node_pools:
         raise invalid_argument("Cluster.initial_node_count must be greater than zero.")
     names = [pool.name for pool in cluster.node_pools]
