@@ -31,9 +31,11 @@ IAM bindings, JobSet, and Saxml (admin server, model
 servers as a JobSet, sax-http), then publishes the model and smoke-tests `generate`.
 
 The first task, `plan`, validates every parameter and derives every name; nothing is created
-when a parameter is wrong. Every task converges when re-run. TPU slices bill while their nodes
-exist: `teardown` (on_failure, always, never) decides what this run removes, and the nightly
-`saxml_gke_teardown` removes deployments whose `ttl_hours` have passed.
+when a parameter is wrong. `check_ownership` then refuses, before anything is created, what
+exists but is not this deployment's (`adopt_cluster` and `adopt_bucket` use an existing cluster
+or bucket, never changing or deleting it). Every task converges when re-run. TPU slices bill
+while their nodes exist: `teardown` (on_failure, always, never) decides what this run removes,
+and the nightly `saxml_gke_teardown` removes deployments whose `ttl_hours` have passed.
 """
 
 
@@ -72,6 +74,8 @@ with DAG(
         return spec.to_dict()
 
     planned = plan()
+    # Refuses, before anything is created, what exists but is not this deployment's.
+    ownership = _step("check_ownership", "adoption:check_ownership")
     cluster = _step("ensure_cluster", "cluster:ensure_cluster")
     bucket = _step("ensure_bucket", "storage:ensure_bucket")
     http_ip = _step("ensure_http_address", "address:ensure_http_address")
@@ -90,7 +94,7 @@ with DAG(
     # (and a work task that failed still counts, which on_failure_fail_dagrun would hide).
     verify = _step("verify_teardown", "teardown:verify")
 
-    planned >> [cluster, bucket, http_ip]
+    planned >> ownership >> [cluster, bucket, http_ip]
     cluster >> node_pools
     [cluster, bucket] >> identity
     cluster >> jobset

@@ -18,11 +18,14 @@ log = logging.getLogger(__name__)
 DOC = """
 ### Nightly teardown of saxml-gke deployments
 
-Finds clusters labelled `managed-by: saxml-gke` whose `expires-at` has passed (or the one named
-in `cluster_name`), plus buckets, load balancer addresses (with any forwarding rule a cluster
-deleted before its Service left on them) and Google service accounts of ours whose cluster is
-gone, and tears each down in order (load balancer, workloads, TPU pools, cluster, address, IAM,
-bucket).
+Finds deployments (by the `saxml-gke-id` on their cluster, or on their node pools in an adopted
+cluster) whose `expires-at` has passed (or the one named in `cluster_name`: only that one), plus
+expired buckets, load balancer addresses (with any forwarding rule a cluster deleted before its
+Service left on them) and Google service accounts of deployments whose cluster is gone, and
+tears each down on its own, in order (load balancer, workloads, TPU pools, cluster, address, IAM,
+service account, bucket). An item that cannot be judged (foreign or malformed labels, an API
+error) or torn down does not stop the others; the run fails at the end listing them. While GKE
+cannot list a location, no orphan that could belong to it is deleted.
 """
 
 with DAG(
@@ -33,14 +36,29 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     params={
+        # Null-able: Airflow's trigger form requires every field whose type does not admit null.
         "project_id": Param(
-            "", type="string", description="Project; empty means the connection's project."
+            None,
+            type=["null", "string"],
+            title="Project",
+            description="Project; empty means the connection's project.",
         ),
-        "zone": Param("", type="string", description="Zone; empty means every location."),
+        "zone": Param(
+            None,
+            type=["null", "string"],
+            title="Zone",
+            description="Zone; empty means every location.",
+        ),
         "cluster_name": Param(
-            "", type="string", description="Tear down this deployment, expired or not."
+            None,
+            type=["null", "string"],
+            title="Cluster name",
+            description="Tear down this deployment only, expired or not; empty means every "
+            "expired deployment.",
         ),
-        "dry_run": Param(False, type="boolean", description="Only report what would go."),
+        "dry_run": Param(
+            False, type="boolean", title="Dry run", description="Only report what would go."
+        ),
     },
     doc_md=DOC,
     tags=["saxml", "gke", "tpu"],
@@ -48,71 +66,65 @@ with DAG(
 
     @task
     def find_deployments(**context: Any) -> list[dict[str, Any]]:
-        """Specs of the deployments to remove (the named one, or every expired one)."""
+        """Specs of the deployments to remove (the named one, or every expired one, and
+        orphans); the items that could not be judged go to the XCom `problems`."""
         from saxml_gke.hooks.google import GoogleApiHook
         from saxml_gke.steps.discovery import existing_resources, find_deployments
 
         params = context["params"]
         project = params["project_id"] or GoogleApiHook().project_id
-        specs = find_deployments(
+        found = find_deployments(
             project_id=project,
-            zone=params["zone"],
-            cluster_name=params["cluster_name"],
+            zone=params["zone"] or "",
+            cluster_name=params["cluster_name"] or "",
             now=context["dag_run"].run_after,  # a scheduled run judges expiry at its own time
             gcp_conn_id="google_cloud_default",
         )
+        context["ti"].xcom_push(key="problems", value=found.problems)
         if not params["dry_run"]:
-            names = [f"{s['deployment']} ({s['cluster']['zone']})" for s in specs]
+            names = [f"{s['deployment']} ({s['cluster']['zone']})" for s in found.specs]
             log.info("Tearing down: %s", ", ".join(names) or "nothing")
-            return specs
-        for spec in specs:
-            found = existing_resources(spec, gcp_conn_id="google_cloud_default")
+            return found.specs
+        for spec in found.specs:
+            existing = existing_resources(spec, gcp_conn_id="google_cloud_default")
             log.info("Would tear down %s (%s): %s", spec["deployment"], spec["cluster"]["zone"],
-                     "; ".join(found) or "nothing exists any more")  # fmt: skip
-        if not specs:
+                     "; ".join(existing) or "nothing exists any more")  # fmt: skip
+        if not found.specs:
             log.info("Would tear down nothing")
         return []
 
-    @task(trigger_rule="none_failed")
-    def delete_orphan_service_accounts(**context: Any) -> list[str]:
-        """Google service accounts of ours whose deployment's cluster is gone."""
-        from saxml_gke.hooks.gke import GkeHook
-        from saxml_gke.hooks.google import GoogleApiHook
-        from saxml_gke.hooks.iam import IamHook
-        from saxml_gke.steps.discovery import ANY_ZONE, orphan_service_accounts
-
-        params = context["params"]
-        project = params["project_id"] or GoogleApiHook().project_id
-        clusters = {
-            cluster["name"]
-            for cluster in GkeHook().list_clusters(project_id=project, zone=ANY_ZONE)
-        }
-        orphans = orphan_service_accounts(
-            project_id=project, clusters=clusters, gcp_conn_id="google_cloud_default"
-        )
-        if not params["dry_run"]:
-            for email in orphans:
-                IamHook().delete_service_account(email=email)
-        log.info(
-            "Orphan service accounts%s: %s", " (dry run)" if params["dry_run"] else "", orphans
-        )
-        return orphans
-
     @task(trigger_rule="all_done")
-    def report(torn_down: Any, service_accounts: list[str] | None, **context: Any) -> dict:
-        """What this run deleted, per deployment, in one place (with dry_run: nothing, and the
-        service accounts it would delete)."""
+    def report(torn_down: Any, **context: Any) -> dict:
+        """What this run deleted, per deployment, in one place; fails, listing them, when an
+        item could not be judged or a teardown failed (each was tried on its own)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
         deleted = {result["deployment"]: result["deleted"] for result in torn_down or [] if result}
         for deployment, items in deleted.items():
             log.info("%s: deleted %s", deployment, ", ".join(items) or "nothing (already gone)")
-        done = "that a real run would delete" if context["params"]["dry_run"] else "deleted"
-        log.info("Orphan service accounts %s: %s", done, service_accounts or "none")
-        return {"deployments": deleted, "service_accounts": service_accounts or []}
+        ti = context["ti"]
+        problems = ti.xcom_pull(task_ids="find_deployments", key="problems") or []
+        specs = ti.xcom_pull(task_ids="find_deployments") or []
+        not_torn_down = [
+            f"{spec['deployment']} ({spec['cluster']['zone']}): its tear_down task failed"
+            for spec in specs
+            if spec["deployment"] not in deleted
+        ]
+        states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+        failed = sorted(
+            task
+            for task, state in states.items()
+            if state == "failed" and not task.startswith("tear_down")
+        )
+        unhandled = [*problems, *not_torn_down, *(f"task {task} failed" for task in failed)]
+        if unhandled:
+            raise AirflowFailException(
+                "could not handle:\n" + "\n".join(f"  - {item}" for item in unhandled)
+            )
+        return {"deployments": deleted}
 
     specs = find_deployments()
     torn_down = StepOperator.partial(
         task_id="tear_down", step="saxml_gke.steps.teardown:tear_down"
     ).expand(spec=specs)
-    orphans = delete_orphan_service_accounts()
-    torn_down >> orphans
-    report(torn_down.output, orphans)
+    report(torn_down.output)

@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from saxml_gke.spec import LABEL_DEPLOYMENT, LABEL_MANAGED_BY, DeploymentSpec
+from saxml_gke.spec import DeploymentSpec
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "include" / "manifests"
 
@@ -45,15 +45,11 @@ def render_yaml(spec: DeploymentSpec) -> str:
 
 
 def _pod_labels(spec: DeploymentSpec) -> Callable[[str], dict[str, str]]:
-    """Pod template labels: only the stable ones, so re-running a deployment (which moves
-    `expires-at`) never changes a pod template and never restarts a pod."""
+    """Pod template labels: only the stable ones (the identity), so re-running a deployment
+    (which moves `expires-at`) never changes a pod template and never restarts a pod."""
 
     def pod_labels(app: str) -> dict[str, str]:
-        return {
-            "app": app,
-            LABEL_MANAGED_BY: spec.labels[LABEL_MANAGED_BY],
-            LABEL_DEPLOYMENT: spec.labels[LABEL_DEPLOYMENT],
-        }
+        return {"app": app, **spec.owner.labels()}
 
     return pod_labels
 

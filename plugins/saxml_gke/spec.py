@@ -7,38 +7,49 @@ user fixes a bad conf in one round trip instead of one field at a time.
 """
 
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import jsonschema
 
-from saxml_gke import saxml_models, tpu
-from saxml_gke.parameters import PARAMETERS, conf_schema, defaults
+from saxml_gke import naming, saxml_models, tpu
+from saxml_gke.ownership import LABEL_EXPIRES_AT, RESERVED_LABELS, Owner, expiry_stamp
+from saxml_gke.parameters import INVISIBLE, PARAMETERS, conf_schema, defaults
 
-MANAGED_BY = "saxml-gke"
-LABEL_MANAGED_BY = "managed-by"
-LABEL_DEPLOYMENT = "saxml-gke-deployment"
-LABEL_EXPIRES_AT = "expires-at"
-RESERVED_LABELS = (LABEL_MANAGED_BY, LABEL_DEPLOYMENT, LABEL_EXPIRES_AT)
-EXPIRES_AT_FORMAT = "%Y%m%dt%H%M%Sz"  # a GCP label value: lowercase, digits; sorts as time does
-
+# Every rule below is matched with `fullmatch`: `$` would also match before a final newline.
 # The intersection of GCP's and Kubernetes' label rules, since every label goes on both.
-_LABEL_KEY = re.compile(r"^[a-z]([a-z0-9_-]{0,61}[a-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?)?$")
+_LABEL_KEY = re.compile(r"[a-z]([a-z0-9_-]{0,61}[a-z0-9])?")
+_LABEL_VALUE = re.compile(r"([a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?)?")
 _MAX_LABELS = 64
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
+_RESERVATION = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 # Docker's reference grammar: [registry[:port]/]path[:tag][@digest].
 _IMAGE = re.compile(
-    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
     r"(?::[0-9]+)?/)?"
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?"
 )
+_INVISIBLE = re.compile(f"[{INVISIBLE}]")
+_URL_UNSAFE = re.compile(rf"[\s{INVISIBLE}]")
 _IMAGE_PARAMS = ("saxml_admin_image", "saxml_model_image", "saxml_http_image")
+# Text parameters that may be left empty. The trigger form sends null for an empty field; confs
+# from before they were null-able send "" (where their schema allows it). Both mean "not given",
+# which the spec keeps as "": the shape of the specs that earlier runs stored.
+_OPTIONAL_TEXT = tuple(
+    name for name, schema in PARAMETERS.items() if schema["type"] == ["null", "string"]
+)
+# JSON Schema's integers include 2.0, which Airflow passes on as a float; the spec takes it as 2.
+_INTEGERS = tuple(
+    name
+    for name, schema in PARAMETERS.items()
+    if schema["type"] in ("integer", ["null", "integer"])
+)
 JOBSET_RELEASE_URL = (
     "https://github.com/kubernetes-sigs/jobset/releases/download/{version}/manifests.yaml"
 )
@@ -88,6 +99,9 @@ class ClusterSpec:
     cpu_nodes: int
     cpu_machine_type: str
     workload_pool: str
+    # An existing cluster used, never changed or deleted (adopt_cluster). Last, with a
+    # default, so specs stored by earlier versions still load.
+    adopted: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +138,7 @@ class StorageSpec:
     location: str
     sax_root: str
     sax_fs_root: str
+    adopted: bool = False  # an existing bucket used, never deleted (adopt_bucket)
 
 
 @dataclass(frozen=True)
@@ -179,6 +194,11 @@ class DeploymentSpec:
     expires_at: str | None
     labels: dict[str, str]
 
+    @property
+    def owner(self) -> Owner:
+        """The deployment's identity: what it owns carries it (`saxml_gke.ownership`)."""
+        return Owner(self.project_id, self.cluster.zone, self.cluster.name)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -188,6 +208,7 @@ class DeploymentSpec:
         tpu_data["node_pools"] = tuple(NodePoolSpec(**pool) for pool in tpu_data["node_pools"])
         saxml_data = dict(data["saxml"])
         saxml_data["leader_hostnames"] = tuple(saxml_data["leader_hostnames"])
+        owner = Owner(data["project_id"], data["cluster"]["zone"], data["cluster"]["name"])
         return cls(
             project_id=data["project_id"],
             deployment=data["deployment"],
@@ -200,7 +221,9 @@ class DeploymentSpec:
             teardown=data["teardown"],
             ttl_hours=data["ttl_hours"],
             expires_at=data["expires_at"],
-            labels=dict(data["labels"]),
+            # Specs stored by earlier versions lack the identity labels: what this one writes
+            # carries them.
+            labels={**data["labels"], **owner.labels()},
         )
 
 
@@ -211,6 +234,8 @@ def build_spec(conf: Mapping[str, Any], now: datetime) -> DeploymentSpec:
     """
     params = {**defaults(), **conf}
     problems = _schema_problems(params)
+    params.update({name: "" for name in _OPTIONAL_TEXT if params.get(name) is None})
+    params.update({name: int(params[name]) for name in _INTEGERS if _is_whole_float(params[name])})
     bad = {problem.param for problem in problems} | (set(params) - set(PARAMETERS))
 
     def usable(*names: str) -> bool:
@@ -221,9 +246,9 @@ def build_spec(conf: Mapping[str, Any], now: datetime) -> DeploymentSpec:
     if usable("tpu_generation", "tpu_topology", "model_size_b"):
         shape = _slice_shape(params, problems)
     bucket = ""
-    if usable("bucket", "project_id"):
-        bucket = params["bucket"] or f"{params['project_id']}-gke-bucket"
-        problems += _bucket_problems(bucket, explicit=bool(params["bucket"]))
+    if usable("bucket", "project_id", "zone", "cluster_name"):
+        bucket = params["bucket"] or naming.default_bucket(_owner(params))
+        problems += _bucket_problems(bucket, _bucket_source(params))
     if usable("labels"):
         problems += _label_problems(params["labels"])
     problems += _image_problems({name: params[name] for name in _IMAGE_PARAMS if usable(name)})
@@ -244,8 +269,35 @@ def build_spec(conf: Mapping[str, Any], now: datetime) -> DeploymentSpec:
     return _derive(params, shape, bucket, manifest_url, replicas, now)
 
 
+def _owner(params: Mapping[str, Any]) -> Owner:
+    return Owner(params["project_id"], params["zone"], params["cluster_name"])
+
+
+def _is_whole_float(value: Any) -> bool:
+    return isinstance(value, float) and value.is_integer()
+
+
+def _is_non_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _is_finite_number(checker: jsonschema.TypeChecker, instance: Any) -> bool:
+    number = jsonschema.Draft202012Validator.TYPE_CHECKER.is_type(instance, "number")
+    return number and not _is_non_finite(instance)
+
+
+# The JSON Schemas, with NaN and ±Infinity not numbers. Python's json reads them (the CLI, the
+# REST API) and jsonschema's bounds let NaN pass, as every comparison with it is false; a NaN
+# poll interval never wakes, a NaN timeout breaks every deferral. This is their guard: the
+# DAG's first task, `plan`, runs it before anything is created.
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("number", _is_finite_number),
+)
+
+
 def _schema_problems(params: Mapping[str, Any]) -> list[Problem]:
-    validator = jsonschema.Draft202012Validator(conf_schema())
+    validator = _Validator(conf_schema())
     problems = []
     for error in sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path)):
         if error.validator == "required":
@@ -267,15 +319,25 @@ def _schema_problems(params: Mapping[str, Any]) -> list[Problem]:
 def _allowed(name: str, error: jsonschema.ValidationError) -> str:
     """What the parameter accepts, in words; jsonschema's regexes help nobody."""
     schema = PARAMETERS[name]
+    if error.validator == "type" and _is_non_finite(error.instance):
+        return "is not a finite number"
     if error.validator == "enum":
         return f"must be one of {', '.join(schema['enum'])}"
     if error.validator == "pattern":
-        return f"invalid; expected: {_describe(name)}"
+        return f"{_mismatch(error.instance)}; expected: {_describe(name)}"
     if error.validator == "maxLength":
         return f"longer than {error.validator_value} characters; expected: {_describe(name)}"
     if error.validator == "minLength":
         return f"shorter than {error.validator_value} characters; expected: {_describe(name)}"
     return error.message
+
+
+def _mismatch(text: str) -> str:
+    """Names an invisible character: the value's repr shows it, but easily missed."""
+    found = _INVISIBLE.search(text)
+    return (
+        f"contains the control or invisible character U+{ord(found[0]):04X}" if found else "invalid"
+    )
 
 
 def _describe(name: str) -> str:
@@ -312,15 +374,21 @@ def _slice_shape(params: Mapping[str, Any], problems: list[Problem]) -> tpu.Slic
     return shape
 
 
-def _bucket_problems(bucket: str, explicit: bool) -> list[Problem]:
-    param = "bucket" if explicit else "project_id"
+def _bucket_source(params: Mapping[str, Any]) -> str:
+    """The parameter to blame for a bad bucket name: the derived one joins project and cluster."""
+    if params["bucket"]:
+        return "bucket"
+    return "cluster_name" if "google" in params["cluster_name"] else "project_id"
+
+
+def _bucket_problems(bucket: str, param: str) -> list[Problem]:
     rules = (
         "bucket names are 3-63 lowercase letters, digits, dots, hyphens and underscores, "
         "start and end with a letter or digit, do not start with goog or contain google, "
         "and are not IP addresses"
     )
     bad = (
-        not _BUCKET.match(bucket)
+        not _BUCKET.fullmatch(bucket)
         or bucket.startswith("goog")
         or "google" in bucket
         or ".." in bucket
@@ -342,7 +410,7 @@ def _label_problems(labels: Mapping[str, str]) -> list[Problem]:
     for key, value in labels.items():
         if key in RESERVED_LABELS:
             problems.append(Problem("labels", {key: value}, f"{key} is set by saxml-gke"))
-        elif not _LABEL_KEY.match(key):
+        elif not _LABEL_KEY.fullmatch(key):
             problems.append(
                 Problem(
                     "labels",
@@ -351,7 +419,7 @@ def _label_problems(labels: Mapping[str, str]) -> list[Problem]:
                     "and ending with a letter or digit",
                 )
             )
-        elif not _LABEL_VALUE.match(value):
+        elif not _LABEL_VALUE.fullmatch(value):
             problems.append(
                 Problem(
                     "labels",
@@ -371,13 +439,13 @@ def _image_problems(images: Mapping[str, str]) -> list[Problem]:
     return [
         Problem(name, image, "not an image reference: [registry/]path[:tag][@sha256:digest]")
         for name, image in images.items()
-        if not _IMAGE.match(image)
+        if not _IMAGE.fullmatch(image)
     ]
 
 
 def _capacity_problems(params: Mapping[str, Any]) -> list[Problem]:
     capacity, reservation = params["capacity"], params["reservation"]
-    if capacity == "reservation" and not re.match(r"^[a-z]([-a-z0-9]*[a-z0-9])?$", reservation):
+    if capacity == "reservation" and not _RESERVATION.fullmatch(reservation):
         return [
             Problem(
                 "reservation",
@@ -392,14 +460,28 @@ def _capacity_problems(params: Mapping[str, Any]) -> list[Problem]:
 
 
 def _manifest_url_problems(url: str) -> list[Problem]:
-    if not url:
-        return []
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return []
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
-        return []
-    return [Problem("jobset_manifest_url", url, "must be https, or http to a loopback address")]
+    defect = _url_defect(url) if url else None
+    return [Problem("jobset_manifest_url", url, defect)] if defect else []
+
+
+def _url_defect(url: str) -> str | None:
+    """What keeps `url` from being a plain download address, if anything. urlsplit silently drops
+    tabs and newlines and accepts credentials and fragments, so those are looked for first."""
+    if _URL_UNSAFE.search(url):
+        return "must not contain whitespace, control or invisible characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError as error:
+        return f"not a URL: {error}"
+    if "@" in parts.netloc:
+        return "must not contain credentials (user@host)"
+    if "#" in url:
+        return "must not contain a fragment (#...)"
+    host = parts.hostname
+    if host and (parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))):
+        return None
+    return "must be https with a host, or http to a loopback address"
 
 
 def _is_loopback(host: str) -> bool:
@@ -459,16 +541,14 @@ def _derive(
     project, zone = params["project_id"], params["zone"]
     region = zone.rsplit("-", 1)[0]
     workload_pool = f"{project}.svc.id.goog"
-    gsa_email = f"{params['gsa_name']}@{project}.iam.gserviceaccount.com"
+    gsa_name = params["gsa_name"] or naming.default_service_account(_owner(params))
+    gsa_email = f"{gsa_name}@{project}.iam.gserviceaccount.com"
     expires_at = (
-        (now.astimezone(UTC) + timedelta(hours=params["ttl_hours"])).strftime(EXPIRES_AT_FORMAT)
-        if params["ttl_hours"]
-        else None
+        expiry_stamp(now + timedelta(hours=params["ttl_hours"])) if params["ttl_hours"] else None
     )
     labels = {
         **params["labels"],
-        LABEL_MANAGED_BY: MANAGED_BY,
-        LABEL_DEPLOYMENT: params["cluster_name"],
+        **_owner(params).labels(),
         **({LABEL_EXPIRES_AT: expires_at} if expires_at else {}),
     }
     node_pools = tuple(
@@ -496,6 +576,7 @@ def _derive(
             cpu_nodes=params["cpu_nodes"],
             cpu_machine_type=params["cpu_machine_type"],
             workload_pool=workload_pool,
+            adopted=params["adopt_cluster"],
         ),
         tpu=TpuSpec(
             generation=shape.generation,
@@ -516,7 +597,7 @@ def _derive(
         identity=IdentitySpec(
             namespace=params["namespace"],
             ksa_name=params["ksa_name"],
-            gsa_name=params["gsa_name"],
+            gsa_name=gsa_name,
             gsa_email=gsa_email,
             workload_identity_member=(
                 f"serviceAccount:{workload_pool}[{params['namespace']}/{params['ksa_name']}]"
@@ -528,6 +609,7 @@ def _derive(
             location=region.upper(),
             sax_root=f"gs://{bucket}/sax-root",
             sax_fs_root=f"gs://{bucket}/sax-fs-root",
+            adopted=params["adopt_bucket"],
         ),
         saxml=SaxmlSpec(
             admin_image=params["saxml_admin_image"],

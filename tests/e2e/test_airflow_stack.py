@@ -1,29 +1,18 @@
 """make run's path: the real api-server, scheduler, dag-processor and triggerer on the emulator."""
 
-import json
-import sys
+from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.e2e.conftest import conf, inject, resources
-
-sys.path.insert(0, str(ROOT / "scripts"))
-from run_deploy import DAG_ID, Airflow, Processes, failures, follow, print_summary
+from scripts.run_deploy import DAG_ID, Airflow, failures, follow, print_summary
+from tests.e2e.conftest import airflow_stack, conf, inject, resources
 
 
 @pytest.fixture(scope="module")
-def airflow(world, tmp_path_factory: pytest.TempPathFactory):
+def airflow(world, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
     """One stack for the module's runs (each test resets the emulator through `control`)."""
-    root = tmp_path_factory.mktemp("stack")
-    processes = Processes(root)
-    stack = Airflow(processes, json.dumps(world.ready["airflow_connection"]), root / "home")
-    try:
-        stack.start()
-        stack.wait_for_dag(DAG_ID)
+    with airflow_stack(world, tmp_path_factory.mktemp("stack"), paused=False) as stack:
         yield stack
-    finally:
-        processes.stop()
 
 
 def test_rest_api_validates_params_and_the_triggerer_runs_the_waits(world, control, airflow):

@@ -1,5 +1,6 @@
 """Failures mid-run: the right diagnostic in the failing task, teardown runs, nothing is left."""
 
+from saxml_gke.spec import build_spec
 from tests.e2e.conftest import conf, inject, resources, run_dag, task_states
 
 
@@ -68,7 +69,8 @@ def test_admin_server_without_bucket_access_crash_loops_with_the_storage_error(
     assert "CrashLoopBackOff" in logged
     assert "BackOff: Back-off restarting failed container" in logged
     assert "last log lines of sax-admin-server" in logged
-    assert "Failed to check path /gcs/saxml-rehearsal-gke-bucket/sax-root" in logged
+    bucket = build_spec(conf(world), now=dag_run.run_after).storage.bucket
+    assert f"Failed to check path /gcs/{bucket}/sax-root" in logged
 
 
 def test_no_static_address_quota_fails_the_address_and_cleans_up_the_cluster(

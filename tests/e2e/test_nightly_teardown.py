@@ -1,9 +1,14 @@
-"""saxml_gke_teardown on what a person left behind: a cluster deleted before its Service."""
+"""saxml_gke_teardown on what a person left behind (a cluster deleted before its Service), on
+resources it cannot judge, and while GKE cannot reach a location."""
 
-import time
 from datetime import timedelta
 
-from tests.e2e.conftest import conf, resources, run_dag, task_states, xcom
+import requests
+
+from saxml_gke.ownership import Owner
+from saxml_gke.spec import build_spec
+from tests.e2e import by_hand
+from tests.e2e.conftest import ZONE, conf, inject, resources, run_dag, task_states, xcom
 
 
 def test_nightly_teardown_removes_the_load_balancer_a_deleted_cluster_left_behind(
@@ -15,22 +20,23 @@ def test_nightly_teardown_removes_the_load_balancer_a_deleted_cluster_left_behin
     assert reserved["created"] is True
     assert xcom(deployed, "report")["endpoint"] == f"http://{reserved['ip']}:8888"
 
-    _delete_cluster_through_gke(world, "saxml")  # not through the DAG: the Service never went
-    left = {(r["kind"], r["name"].rsplit("/", 1)[-1]) for r in resources(control)}
+    by_hand.delete_cluster(world, "saxml")  # not through the DAG: the Service never went
+    left = _names(control)
     assert ("Address", "saxml-sax-http") in left
     assert any(kind == "ForwardingRule" for kind, _ in left), left
 
     later = deployed.run_after + timedelta(hours=25)
     project = world.ready["project_id"]
-    account = f"sax-iam-sa@{project}.iam.gserviceaccount.com"
+    account = build_spec(conf(world), now=later).identity.gsa_email
     dry_run = {"project_id": project, "dry_run": True}
     dry = run_dag("saxml_gke_teardown", run_conf=dry_run, run_after=later)
     assert dry.state == "success", task_states(dry)
-    assert {(r["kind"], r["name"].rsplit("/", 1)[-1]) for r in resources(control)} == left
+    assert _names(control) == left
 
-    assert xcom(dry, "report") == {"deployments": {}, "service_accounts": [account]}
+    assert xcom(dry, "report") == {"deployments": {}}
     assert "Would tear down saxml (us-west4-a): bucket gs://" in caplog.text
     assert "address saxml-sax-http (used by forwarding rules a" in caplog.text
+    assert f"service account {account}" in caplog.text
 
     nightly = run_dag(  # a minute later: another run id
         "saxml_gke_teardown",
@@ -45,24 +51,86 @@ def test_nightly_teardown_removes_the_load_balancer_a_deleted_cluster_left_behin
     assert resources(control) == []
 
 
-def _delete_cluster_through_gke(world, name: str) -> None:
-    from google.api_core import exceptions
-    from google.cloud import container_v1
+def test_resources_it_cannot_judge_do_not_stop_the_nightly_teardown(
+    world, control, airflow_db, capfd
+):
+    poisoned = {"managed-by": "saxml-gke", "saxml-gke-deployment": "data_team"}
+    by_hand.create_bucket(world, "data-team-state", poisoned)
+    by_hand.create_cluster(world, "forever", {"managed-by": "saxml-gke", "expires-at": "never"})
+    lost = Owner(world.ready["project_id"], "europe-mars1-a", "lost").labels()  # no such zone
+    by_hand.create_bucket(world, "lost-state", {**lost, "expires-at": "20260101t000000z"})
+    bad = _names(control)
+    deployed = run_dag("saxml_gke_deploy", run_conf=conf(world))
+    assert deployed.state == "success", task_states(deployed)
 
-    from tests.emulator.conftest import credentials_for, operator_key
-
-    client = container_v1.ClusterManagerClient(
-        credentials=credentials_for(operator_key(world.ready)),
-        transport="rest",
-        client_options={"api_endpoint": world.ready["endpoints"]["container"]},
+    nightly = run_dag(
+        "saxml_gke_teardown",
+        run_conf={"project_id": world.ready["project_id"]},
+        run_after=deployed.run_after + timedelta(hours=25),
     )
-    path = f"projects/{world.ready['project_id']}/locations/us-west4-a/clusters/{name}"
-    client.delete_cluster(name=path)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            client.get_cluster(name=path)
-        except exceptions.NotFound:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"cluster {name} was not deleted in 120 s")
+
+    states = task_states(nightly)
+    assert nightly.state == "failed", states
+    assert states["report"] == "failed", states
+    assert _names(control) == bad  # the expired deployment went, the bad items stayed
+    logged = _output(capfd)
+    assert "could not handle:" in logged
+    assert "bucket gs://data-team-state: carries labels managed-by=saxml-gke, " in logged
+    assert "cluster forever in us-west4-a: carries labels expires-at=never" in logged
+    assert "lost (europe-mars1-a): its tear_down task failed" in logged
+
+
+def test_no_orphan_is_deleted_while_its_location_is_unreachable(world, control, airflow_db, capfd):
+    deployed = run_dag("saxml_gke_deploy", run_conf=conf(world))
+    assert deployed.state == "success", task_states(deployed)
+    serving = _names(control)
+    inject(control, "location-unreachable", zone=ZONE)
+    later = deployed.run_after + timedelta(hours=25)
+    project = {"project_id": world.ready["project_id"]}
+
+    blind = run_dag("saxml_gke_teardown", run_conf=project, run_after=later)
+
+    assert blind.state == "failed", task_states(blind)
+    assert _names(control) == serving  # bucket, address and account look orphaned: kept
+    assert f"GKE could not list clusters in {ZONE}" in _output(capfd)
+
+    requests.delete(f"{control}/faults", timeout=30).raise_for_status()  # reachable again
+    nightly = run_dag(
+        "saxml_gke_teardown", run_conf=project, run_after=later + timedelta(minutes=1)
+    )
+    assert nightly.state == "success", task_states(nightly)
+    assert resources(control) == []
+
+
+def _names(control: str) -> set[tuple[str, str]]:
+    return {(r["kind"], r["name"].rsplit("/", 1)[-1]) for r in resources(control)}
+
+
+def _output(capfd) -> str:
+    captured = capfd.readouterr()
+    return captured.out + captured.err
+
+
+def test_a_rerun_with_another_ttl_moves_the_expiry_the_nightly_honours(world, control, airflow_db):
+    first = run_dag("saxml_gke_deploy", run_conf=conf(world))
+    assert first.state == "success", task_states(first)
+    rerun = run_dag("saxml_gke_deploy", run_conf=conf(world, ttl_hours=72))
+    assert rerun.state == "success", task_states(rerun)
+    moved = xcom(rerun, "ensure_cluster")["expiry_moved_on"]
+    assert {"cluster saxml", "node pool tpu1", "node pool tpu2"} <= set(moved), moved
+    kinds = {item.split(" ", 1)[0] for item in moved}
+    assert {"bucket", "address", "service"} <= kinds, moved  # what outlives a cluster, too
+    serving = _names(control)
+    project = {"project_id": world.ready["project_id"]}
+
+    early = run_dag(
+        "saxml_gke_teardown", run_conf=project, run_after=first.run_after + timedelta(hours=25)
+    )
+
+    assert early.state == "success", task_states(early)
+    assert _names(control) == serving
+    late = run_dag(
+        "saxml_gke_teardown", run_conf=project, run_after=rerun.run_after + timedelta(hours=73)
+    )
+    assert late.state == "success", task_states(late)
+    assert resources(control) == []

@@ -4,7 +4,6 @@ lines of the file itself (see compose_stack.TeamStack), running the deploy DAG e
 
 import contextlib
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,13 +11,10 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
+from scripts.run_deploy import DAG_ID, Processes, follow
 from tests.compose import environment, load_compose, team_env
-from tests.conftest import ROOT
 from tests.e2e.compose_stack import TeamStack, postgres
 from tests.e2e.conftest import conf, resources
-
-sys.path.insert(0, str(ROOT / "scripts"))
-from run_deploy import DAG_ID, Processes, follow
 
 
 @pytest.fixture

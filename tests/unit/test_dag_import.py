@@ -42,6 +42,25 @@ def test_param_defaults_match_the_parameter_table() -> None:
     assert {name: dag.params.get_param(name).value for name in defaults} == defaults
 
 
+def test_the_nightly_teardown_can_be_triggered_from_the_form_with_nothing_filled() -> None:
+    """Airflow's form requires every field whose type does not admit null, and a required field
+    left null or "" disables Trigger; each default must also pass its own schema."""
+    import jsonschema
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(ROOT / "dags")).dags["saxml_gke_teardown"]
+    for name in dag.params:
+        param = dag.params.get_param(name)
+        types = (
+            param.schema["type"]
+            if isinstance(param.schema["type"], list)
+            else [param.schema["type"]]
+        )
+        assert "null" in types or param.value not in (None, ""), name
+        jsonschema.validate(param.value, param.schema, format_checker=jsonschema.FormatChecker())
+        assert param.schema.get("title") and param.description, name
+
+
 def test_airflow_plugin_loader_does_not_execute_the_package_files() -> None:
     """plugins/.airflowignore keeps Airflow from running saxml_gke's files (even `__main__`)."""
     code = (

@@ -15,6 +15,7 @@ from emulator.kube.crd_schema import crd_version_schema, validation_errors
 from emulator.kube.jobset_release import release_objects
 from saxml_gke.manifests import render_objects, render_yaml
 from saxml_gke.spec import build_spec
+from tests.unit.samples import shape
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 # The tutorial's bucket and Google SA names are explicit: the defaults are the deployment's own.
@@ -170,9 +171,8 @@ STRING_PARAMS = [
 def test_every_string_parameter_is_covered() -> None:
     from saxml_gke.parameters import PARAMETERS
 
-    strings = {
-        name for name, schema in PARAMETERS.items() if schema["type"] in ("string", ["null", "string"])
-    }
+    text = ("string", ["null", "string"])
+    strings = {name for name, schema in PARAMETERS.items() if schema["type"] in text}
     assert strings == set(STRING_PARAMS)
 
 
@@ -186,7 +186,7 @@ def test_hostile_strings_are_rejected_or_change_no_structure(param: str, value: 
     except InvalidParameters as error:
         assert param in {problem.param for problem in error.problems}
         return
-    assert _shape(render_objects(spec)) == _shape(render())
+    assert shape(render_objects(spec)) == shape(render())
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -203,7 +203,7 @@ def test_templates_quote_values_even_when_validation_is_bypassed(value: str) -> 
         tpu=dataclasses.replace(spec.tpu, accelerator=value, topology=value, platform_chip=value),
     )
     objects = render_objects(hostile)
-    assert _shape(objects) == _shape(render_objects(spec))
+    assert shape(objects) == shape(render_objects(spec))
     assert value in _strings(objects)
     assert f"--sax_cell={value}" in _strings(objects)
 
@@ -218,15 +218,6 @@ def test_hostile_label_values_cannot_add_labels() -> None:
 def test_render_yaml_round_trips() -> None:
     spec = build_spec(TUTORIAL_CONF, now=NOW)
     assert list(yaml.safe_load_all(render_yaml(spec))) == render_objects(spec)
-
-
-def _shape(value: Any) -> Any:
-    """The structure of objects with every leaf value blanked out."""
-    if isinstance(value, dict):
-        return {key: _shape(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_shape(item) for item in value]
-    return type(value).__name__
 
 
 def _strings(value: Any) -> set[str]:

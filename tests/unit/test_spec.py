@@ -5,10 +5,13 @@ from typing import Any
 
 import pytest
 
+from saxml_gke.parameters import PARAMETERS
 from saxml_gke.spec import DeploymentSpec, InvalidParameters, build_spec
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 TUTORIAL = {"project_id": "my-project", "zone": "us-west4-a"}
+NUMBERS = [name for name, schema in PARAMETERS.items() if "number" in schema["type"]]
+NON_FINITE = [float("nan"), float("inf"), float("-inf")]
 
 
 def build(**overrides: Any) -> DeploymentSpec:
@@ -36,10 +39,11 @@ def test_tutorial_defaults_derive_the_tutorial_names() -> None:
     assert spec.tpu.accelerator == "tpu-v5-lite-podslice"
     assert spec.tpu.platform_chip == "tpuv5e"
     assert spec.tpu.cost_per_hour == 76.8
-    assert spec.storage.bucket == "my-project-gke-bucket"
-    assert spec.storage.sax_root == "gs://my-project-gke-bucket/sax-root"
+    # The deployment's own names (a hash of my-project/us-west4-a/saxml), not the tutorial's.
+    assert spec.storage.bucket == "my-project-saxml-b0a48d5c"
+    assert spec.storage.sax_root == "gs://my-project-saxml-b0a48d5c/sax-root"
     assert spec.storage.location == "US-WEST4"
-    assert spec.identity.gsa_email == "sax-iam-sa@my-project.iam.gserviceaccount.com"
+    assert spec.identity.gsa_email == "sax-saxml-b0a48d5c@my-project.iam.gserviceaccount.com"
     assert spec.identity.workload_identity_member == (
         "serviceAccount:my-project.svc.id.goog[default/sax-sa]"
     )
@@ -54,6 +58,8 @@ def test_tutorial_defaults_derive_the_tutorial_names() -> None:
     assert spec.labels == {
         "managed-by": "saxml-gke",
         "saxml-gke-deployment": "saxml",
+        "saxml-gke-id": "b0a48d5c7a98b8876e92",
+        "saxml-gke-location": "us-west4-a",
         "expires-at": "20261125t200000z",
     }
 
@@ -105,6 +111,36 @@ def test_explicit_replicas_and_bucket_are_kept() -> None:
     assert spec.storage.bucket == "my.bucket_name-1"
 
 
+def test_the_tutorials_names_are_possible_when_set_explicitly() -> None:
+    spec = build(bucket="my-project-gke-bucket", gsa_name="sax-iam-sa")
+    assert spec.storage.bucket == "my-project-gke-bucket"
+    assert spec.identity.gsa_email == "sax-iam-sa@my-project.iam.gserviceaccount.com"
+
+
+def test_deployments_that_differ_in_one_part_of_their_identity_share_no_default_name() -> None:
+    specs = [
+        build(),
+        build(cluster_name="saxml2"),
+        build(zone="us-west4-b"),
+        build(project_id="other-project"),
+    ]
+    assert len({spec.storage.bucket for spec in specs}) == 4
+    assert len({spec.identity.gsa_email for spec in specs}) == 4
+    assert len({spec.labels["saxml-gke-id"] for spec in specs}) == 4
+
+
+def test_adopt_flags_are_carried_and_specs_of_earlier_versions_load() -> None:
+    spec = build(adopt_cluster=True, adopt_bucket=True)
+    assert spec.cluster.adopted and spec.storage.adopted
+    old = build().to_dict()
+    del old["cluster"]["adopted"], old["storage"]["adopted"]
+    for key in ("saxml-gke-id", "saxml-gke-location"):
+        del old["labels"][key]
+    loaded = DeploymentSpec.from_dict(old)
+    assert not loaded.cluster.adopted and not loaded.storage.adopted
+    assert loaded.labels == build().labels  # what it writes from now on carries its identity
+
+
 @pytest.mark.parametrize(
     ("overrides", "param", "fragment"),
     [
@@ -132,6 +168,7 @@ def test_explicit_replicas_and_bucket_are_kept() -> None:
         ({"tpu_topology": "auto", "model_size_b": 5000}, "model_size_b", "largest TPU v5e slice"),
         ({"bucket": "goog-bucket"}, "bucket", "do not start with goog"),
         ({"bucket": "my-google-bucket"}, "bucket", "contain google"),
+        ({"cluster_name": "my-google"}, "cluster_name", "contain google"),
         ({"bucket": "Upper"}, "bucket", "3-63"),
         ({"bucket": "ab"}, "bucket", "3-63"),
         ({"bucket": "192.168.1.1"}, "bucket", "IP addresses"),
@@ -164,8 +201,31 @@ def test_explicit_replicas_and_bucket_are_kept() -> None:
         ({"labels": {"Team": "ml"}}, "labels", "keys are"),
         ({"labels": {"team": "ML"}}, "labels", "values are"),
         ({"labels": {"managed-by": "me"}}, "labels", "set by saxml-gke"),
-        ({"labels": {f"k{i}": "v" for i in range(62)}}, "labels", "at most 61"),
+        ({"labels": {f"k{i}": "v" for i in range(62)}}, "labels", "at most 59"),
         ({"surprise": 1}, "surprise", "unknown parameter"),
+        # Strict input: one line of visible characters, finite numbers, whole integers.
+        ({"cluster_name": "saxml\n"}, "cluster_name", "character U+000A; expected: GKE cluster"),
+        ({"cluster_name": "sax\u200bml"}, "cluster_name", "character U+200B"),
+        ({"namespace": "serving\n"}, "namespace", "character U+000A"),
+        ({"cluster_version": "1.31\n"}, "cluster_version", "character U+000A"),
+        ({"checkpoint": "gs://b/ckpt\n"}, "checkpoint", "character U+000A"),
+        ({"checkpoint": "gs://b/ckpt\u00e9"}, "checkpoint", "Checkpoint path"),
+        ({"prompt": "How many days?\n"}, "prompt", "character U+000A"),
+        ({"prompt": "How\u2028many\u202edays?"}, "prompt", "character U+2028"),
+        ({"prompt": "How many days?\U000e0041"}, "prompt", "character U+E0041"),
+        ({"bucket": "my-bucket\n"}, "bucket", "character U+000A"),
+        ({"saxml_http_image": "busybox\ufeff"}, "saxml_http_image", "character U+FEFF"),
+        ({"labels": {"team": "ml\u200b"}}, "labels", "character U+200B"),
+        ({"labels": {"te\u200bam": "ml"}}, "labels", "character U+200B"),
+        ({"labels": {"team\n": "ml"}}, "labels", "character U+000A"),
+        ({"labels": {"team": "ml\n"}}, "labels", "character U+000A"),
+        *[({name: value}, name, "not a finite number") for name in NUMBERS for value in NON_FINITE],
+        ({"tpu_slices": float("nan")}, "tpu_slices", "not a finite number"),
+        ({"tpu_slices": 2.5}, "tpu_slices", "not of type 'integer'"),
+        ({"tpu_slices": True}, "tpu_slices", "not of type 'integer'"),
+        ({"ttl_hours": False}, "ttl_hours", "not of type 'integer'"),
+        ({"poll_seconds": True}, "poll_seconds", "not of type 'number'"),
+        ({"model_replicas": 1.5}, "model_replicas", "not of type"),
     ],
 )
 def test_invalid_parameter_names_the_parameter_and_what_is_allowed(
@@ -216,10 +276,56 @@ def test_every_problem_is_reported_at_once() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["https://example.com/manifests.yaml", "http://127.0.0.1:8080/m.yaml", "http://localhost/m"],
+    [
+        "https://example.com/manifests.yaml",
+        "https://example.com:8443/a/manifests.yaml?ref=v0.12.0",
+        "http://127.0.0.1:8080/m.yaml",
+        "http://localhost/m",
+        "http://[::1]:8080/m.yaml",
+    ],
 )
 def test_manifest_url_https_or_loopback_http(url: str) -> None:
     assert build(jobset_manifest_url=url).saxml.jobset_manifest_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("https://example.com/m.yaml\n", "character U+000A"),
+        ("https://example.com/m\u200b.yaml", "character U+200B"),
+        ("https://exa mple.com/m.yaml", "whitespace"),
+        ("https://example.com/m.yaml\u00a0", "whitespace"),
+        ("https://user:secret@example.com/m.yaml", "credentials"),
+        ("https://user@example.com/m.yaml", "credentials"),
+        ("http://user@127.0.0.1/m.yaml", "credentials"),
+        ("https://example.com/m.yaml#install", "fragment"),
+        ("https://example.com/m.yaml#", "fragment"),
+        ("https://[::1/m.yaml", "not a URL"),
+        ("https://example.com:99999/m.yaml", "not a URL"),
+        ("https://example.com:port/m.yaml", "not a URL"),
+        ("https:///m.yaml", "with a host"),
+        ("https:m.yaml", "with a host"),
+        ("//example.com/m.yaml", "with a host"),
+        ("example.com/m.yaml", "with a host"),
+        ("http://127.0.0.1.example.com/m.yaml", "loopback"),
+        ("file:///etc/passwd", "https"),
+    ],
+)
+def test_malformed_manifest_urls_are_refused_saying_why(url: str, fragment: str) -> None:
+    assert fragment in problems(jobset_manifest_url=url)["jobset_manifest_url"]
+
+
+def test_whole_floats_are_taken_as_integers() -> None:
+    """JSON Schema's integers include 2.0, which Airflow passes on as a float."""
+    spec = build(tpu_slices=2.0, model_replicas=1.0, cpu_nodes=4.0, ttl_hours=24.0)
+    assert spec == build(tpu_slices=2, model_replicas=1, cpu_nodes=4, ttl_hours=24)
+    integers = (spec.tpu.slices, spec.saxml.model_replicas, spec.cluster.cpu_nodes, spec.ttl_hours)
+    assert [type(value) for value in integers] == [int] * 4  # 2.0 == 2: equality cannot tell
+
+
+def test_visible_unicode_is_text() -> None:
+    prompt = "Wie viele Tage hat eine Woche? \u00bfCu\u00e1ntos d\u00edas? \U0001f600"
+    assert build(prompt=prompt).saxml.prompt == prompt
 
 
 @pytest.mark.parametrize(

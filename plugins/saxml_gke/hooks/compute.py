@@ -56,6 +56,16 @@ class ComputeHook(DiscoveryApiHook):
                 return None
             raise
 
+    def set_address_labels(
+        self, *, project_id: str, region: str, address: dict[str, Any], labels: dict[str, str]
+    ) -> Operation:
+        """Replace the labels of `address` (as read: its fingerprint guards the change)."""
+        body = {"labels": labels, "labelFingerprint": address["labelFingerprint"]}
+        request = self._compute.addresses().setLabels(
+            project=project_id, region=region, resource=address["name"], body=body
+        )
+        return self.execute(f"label address {address['name']}", request)
+
     def delete_address(self, *, project_id: str, region: str, name: str) -> Operation | None:
         """The delete operation; None when the address does not exist."""
         request = self._compute.addresses().delete(project=project_id, region=region, address=name)

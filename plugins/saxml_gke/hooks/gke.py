@@ -33,10 +33,14 @@ class GkeHook(GoogleApiHook):
             return None
         return _as_json(cluster)
 
-    def list_clusters(self, *, project_id: str, zone: str) -> list[dict[str, Any]]:
+    def list_clusters(
+        self, *, project_id: str, zone: str
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The clusters, and the locations GKE could not reach (`missingZones`): their clusters
+        are missing from the list, not gone."""
         parent = f"projects/{project_id}/locations/{zone}"
         response = self._call("list clusters", lambda: self.client.list_clusters(parent=parent))
-        return [_as_json(cluster) for cluster in response.clusters]
+        return [_as_json(cluster) for cluster in response.clusters], list(response.missing_zones)
 
     def create_cluster(self, *, project_id: str, zone: str, body: dict[str, Any]) -> str | None:
         """Start creating a cluster: the operation name, or None when it already exists."""
@@ -97,6 +101,31 @@ class GkeHook(GoogleApiHook):
             )
         except core.NotFound:
             return None
+        return operation.name
+
+    def set_cluster_labels(
+        self, *, project_id: str, zone: str, name: str, labels: dict[str, str]
+    ) -> str:
+        """Replace the cluster's resource labels; the operation name."""
+        request = {"name": _cluster_path(project_id, zone, name), "resource_labels": labels}
+        operation = self._call(
+            f"label cluster {name}", lambda: self.client.set_labels(request=request)
+        )
+        return operation.name
+
+    def set_node_pool_labels(
+        self, *, project_id: str, zone: str, cluster: str, name: str, labels: dict[str, str]
+    ) -> str:
+        """Replace a node pool's resource labels (its version kept); the operation name."""
+        request = {
+            "name": f"{_cluster_path(project_id, zone, cluster)}/nodePools/{name}",
+            "node_version": "-",
+            "image_type": "",
+            "resource_labels": {"labels": labels},
+        }
+        operation = self._call(
+            f"label node pool {name}", lambda: self.client.update_node_pool(request=request)
+        )
         return operation.name
 
     def get_operation(self, *, project_id: str, zone: str, name: str) -> dict[str, Any]:

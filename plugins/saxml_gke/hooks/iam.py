@@ -51,6 +51,11 @@ class IamHook(DiscoveryApiHook):
             raise RuntimeError(f"service account {email} exists (409) but cannot be read")
         return existing, False
 
+    def set_description(self, *, email: str, description: str) -> None:
+        body = {"serviceAccount": {"description": description}, "updateMask": "description"}
+        request = self._iam.projects().serviceAccounts().patch(name=_account(email), body=body)
+        self.execute(f"describe service account {email}", request)
+
     def delete_service_account(self, *, email: str) -> bool:
         """Whether it existed."""
         request = self._iam.projects().serviceAccounts().delete(name=_account(email))

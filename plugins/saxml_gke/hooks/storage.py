@@ -20,9 +20,13 @@ class StorageHook(GoogleApiHook):
         )
 
     def get_bucket(self, *, name: str) -> storage.Bucket | None:
-        """The bucket, None when it does not exist; 403 (someone else's) raises."""
+        """The bucket, None when it does not exist; 403 (another project's) raises Forbidden."""
         try:
-            return self._call(f"get bucket {name}", lambda: self.client.get_bucket(name))
+            return self._call(
+                f"get bucket {name}",
+                lambda: self.client.get_bucket(name),
+                answers=(core.NotFound, core.Forbidden),
+            )
         except core.NotFound:
             return None
 
@@ -42,6 +46,12 @@ class StorageHook(GoogleApiHook):
             lambda: self.client.create_bucket(bucket, project=project_id, location=location),
         )
 
+    def set_labels(self, *, name: str, labels: dict[str, str]) -> None:
+        """Replace the bucket's labels."""
+        bucket = self._call(f"get bucket {name}", lambda: self.client.get_bucket(name))
+        bucket.labels = labels  # the patch sends the keys it no longer has as null
+        self._call(f"label bucket {name}", bucket.patch)
+
     def delete_bucket(self, *, name: str) -> bool:
         """Delete the bucket and its objects; whether it existed."""
         bucket = self.get_bucket(name=name)
@@ -54,6 +64,14 @@ class StorageHook(GoogleApiHook):
         except core.NotFound:
             return False
         return True
+
+    def members(self, *, name: str, role: str) -> set[str]:
+        """The members `role` is granted to on the bucket."""
+        policy = self._call(
+            f"get policy of gs://{name}",
+            lambda: self.client.bucket(name).get_iam_policy(requested_policy_version=3),
+        )
+        return {m for b in policy.bindings if b["role"] == role for m in b["members"]}
 
     def add_binding(self, *, name: str, role: str, member: str) -> bool:
         return self._edit_policy(name, role, member, add=True)
@@ -87,9 +105,16 @@ class StorageHook(GoogleApiHook):
             edit, describe_policy_error, what=f"{verb} {role} on gs://{name} to {member}"
         )
 
-    def _call(self, what: str, call: Any) -> Any:
+    def _call(
+        self,
+        what: str,
+        call: Any,
+        answers: tuple[type[Exception], ...] = (core.NotFound, core.Conflict),
+    ) -> Any:
+        """Retry transient errors; the `answers` reach the caller untouched."""
+
         def describe(error: Exception) -> Any:
-            if isinstance(error, (core.NotFound, core.Conflict)):
+            if isinstance(error, answers):
                 return None
             return describe_google_error(error)
 

@@ -11,8 +11,8 @@ from typing import Any
 from saxml_gke.errors import DeploymentError, ErrorKind
 from saxml_gke.hooks.compute import ComputeHook
 from saxml_gke.spec import DeploymentSpec
+from saxml_gke.steps.adoption import check_address
 from saxml_gke.steps.base import Result, StepContext, Wait, now_iso
-from saxml_gke.steps.storage import owned_by
 
 
 def ensure_http_address(ctx: StepContext) -> Result | Wait:
@@ -81,13 +81,8 @@ def where(spec: DeploymentSpec) -> dict[str, str]:
 def check_adoptable(spec: DeploymentSpec, address: dict[str, Any]) -> Result:
     """An existing address is used only if it is this deployment's and of the right type:
     never someone else's, never silently replaced."""
-    name, labels = spec.saxml.http_address, address.get("labels") or {}
-    if not owned_by(spec, labels):
-        raise DeploymentError(
-            ErrorKind.PERMANENT,
-            f"address {name} in {spec.cluster.region} exists but is not this deployment's "
-            f"(labels {labels}); release it or choose another cluster_name",
-        )
+    name = spec.saxml.http_address
+    check_address(spec, address)
     wanted, actual = address_type(spec), address.get("addressType", "EXTERNAL")
     if actual != wanted:
         raise DeploymentError(

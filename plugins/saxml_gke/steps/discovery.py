@@ -1,16 +1,23 @@
 """Find what the nightly teardown should remove: expired deployments, and orphans.
 
-A deployment is found by its cluster's labels; its spec comes from the ConfigMap the deploy
-run stored in the cluster, or, when that cannot be read, is derived from the labels (teardown
-then deletes only what carries this deployment's labels, so a guessed name cannot hit anything
-else). Orphans are buckets, load balancer addresses and Google service accounts of ours whose
-cluster is gone; an orphan address may still carry the forwarding rule a cluster deleted before
-its Service left behind, and the teardown removes that rule with it.
+A deployment is found by its identity (`saxml_gke.ownership`): on its cluster's labels, or, in an
+adopted cluster, on its node pools'. Its spec comes from the ConfigMap the deploy run stored in
+the cluster, or, when that cannot be read, is derived from the identity (teardown deletes only
+what carries that identity, so a derived name cannot hit anything else). Orphans are buckets,
+load balancer addresses and Google service accounts carrying an identity whose cluster is gone;
+an orphan address may still carry the forwarding rule a cluster deleted before its Service left
+behind, and the teardown removes that rule with it.
+
+Each item is judged on its own: one that cannot be (labels that name no consistent identity, a
+malformed `expires-at`, an API error) is recorded as a problem and the others still go; the run
+fails at the end listing the problems. While GKE cannot list a location, no orphan that could
+belong to it is judged: its cluster may well exist.
 """
 
-import json
 import logging
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from saxml_gke.hooks.compute import ComputeHook
@@ -18,53 +25,103 @@ from saxml_gke.hooks.gke import GkeHook
 from saxml_gke.hooks.iam import IamHook
 from saxml_gke.hooks.kube import KubeHook
 from saxml_gke.hooks.storage import StorageHook
-from saxml_gke.spec import (
-    EXPIRES_AT_FORMAT,
-    LABEL_DEPLOYMENT,
-    LABEL_EXPIRES_AT,
+from saxml_gke.ownership import (
     LABEL_MANAGED_BY,
     MANAGED_BY,
-    DeploymentSpec,
-    build_spec,
+    Owner,
+    account_marks,
+    claimed_owner,
+    describe_marks,
+    expired,
+    looks_managed,
 )
+from saxml_gke.spec import DeploymentSpec, build_spec
 from saxml_gke.steps.base import StepContext
-from saxml_gke.steps.cluster import SPEC_CONFIG_MAP
+from saxml_gke.steps.cluster import stored_spec
 from saxml_gke.steps.teardown import leftovers
 
 ANY_ZONE = "-"
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Found:
+    """What to tear down (specs as dicts), and what could not be judged, each naming its item."""
+
+    specs: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def attempt(self, item: str, judge: Callable[[], None]) -> None:
+        """Run `judge`; a failure becomes a problem naming the item, and the rest goes on."""
+        try:
+            judge()
+        except Exception as error:
+            log.warning("Cannot handle %s: %s", item, error)
+            self.problems.append(f"{item}: {error}")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which deployments a run may touch: one named deployment, or every expired one."""
+
+    project_id: str
+    zone: str  # "" for every location
+    cluster_name: str  # "" for every expired deployment
+    now: datetime
+
+    def selects(self, owner: Owner, labels: Mapping[str, str]) -> bool:
+        """Raises ValueError when the expiry of an unnamed deployment cannot be read."""
+        if self.zone and owner.location != self.zone:
+            return False
+        if self.cluster_name:
+            return owner.cluster == self.cluster_name
+        return expired(labels, self.now)
 
 
 def find_deployments(
     *, project_id: str, zone: str, cluster_name: str, now: datetime, gcp_conn_id: str
-) -> list[dict[str, Any]]:
-    """Specs (as dicts) of the deployments to tear down: the named one, else the expired."""
-    found = []
-    clusters = GkeHook(gcp_conn_id=gcp_conn_id).list_clusters(
+) -> Found:
+    """The named deployment, else the expired ones, plus orphans of either kind."""
+    scope = Scope(project_id, zone, cluster_name, now)
+    found = Found()
+    clusters, unreachable = GkeHook(gcp_conn_id=gcp_conn_id).list_clusters(
         project_id=project_id, zone=zone or ANY_ZONE
     )
+    if unreachable:
+        found.problems.append(
+            f"GKE could not list clusters in {', '.join(unreachable)}: their deployments were "
+            "not judged, nor any orphan that could be theirs"
+        )
     for cluster in clusters:
-        labels = cluster.get("resourceLabels") or {}
-        if labels.get(LABEL_MANAGED_BY) != MANAGED_BY:
-            continue
-        if cluster_name and cluster["name"] != cluster_name:
-            continue
-        if not cluster_name and not expired(labels, now):
-            continue
-        found.append(_spec_of(cluster, project_id, now, gcp_conn_id))
-    found += _orphans(project_id, zone, {c["name"] for c in clusters}, now, gcp_conn_id)
+        where = f"cluster {cluster['name']} in {cluster['location']}"
+        found.attempt(where, lambda c=cluster: _judge_cluster(c, scope, found, gcp_conn_id))
+    alive = {Owner(project_id, c["location"], c["name"]) for c in clusters}
+    _judge_orphans(scope, alive, unreachable, found, gcp_conn_id)
     return found
 
 
-def expired(labels: dict[str, str], now: datetime) -> bool:
-    stamp = labels.get(LABEL_EXPIRES_AT)
-    if not stamp:
-        return False  # ttl_hours=0: never expires
-    expires_at = datetime.strptime(stamp, EXPIRES_AT_FORMAT).replace(tzinfo=UTC)
-    return expires_at <= now
+def _judge_cluster(cluster: dict[str, Any], scope: Scope, found: Found, gcp_conn_id: str) -> None:
+    """Its own deployment (the cluster's labels), or one adopted it (its pools' labels)."""
+    here = Owner(scope.project_id, cluster["location"], cluster["name"])
+    labels = cluster.get("resourceLabels") or {}
+    adopted = False
+    if not here.owns(labels):
+        if looks_managed(labels):
+            raise ValueError(f"carries {describe_marks(labels)} but not its own identity")
+        pools = [
+            pool_labels
+            for pool in cluster.get("nodePools") or []
+            if here.owns(pool_labels := (pool.get("config") or {}).get("resourceLabels") or {})
+        ]
+        if not pools:
+            return  # no deployment of ours
+        labels, adopted = pools[0], True
+    if scope.selects(here, labels):
+        found.specs.append(_spec_of(cluster, here, adopted, scope.now, gcp_conn_id))
 
 
 def _spec_of(
-    cluster: dict[str, Any], project_id: str, now: datetime, gcp_conn_id: str
+    cluster: dict[str, Any], owner: Owner, adopted: bool, now: datetime, gcp_conn_id: str
 ) -> dict[str, Any]:
     if cluster.get("status") == "RUNNING" and cluster.get("endpoint"):
         kube = KubeHook(
@@ -72,65 +129,96 @@ def _spec_of(
             ca_certificate=cluster["masterAuth"]["clusterCaCertificate"],
             gcp_conn_id=gcp_conn_id,
         )
-        namespace, name = SPEC_CONFIG_MAP
-        config_map = kube.get("v1", "ConfigMap", name, namespace=namespace)
-        if config_map is not None:
-            return json.loads(config_map["data"]["spec.json"])
-    conf = {"project_id": project_id, "zone": cluster["location"], "cluster_name": cluster["name"]}
-    return build_spec(conf, now=now).to_dict()
+        stored = stored_spec(owner, kube)
+        if stored is not None:
+            return stored
+    return _derived_spec(owner, {"adopt_cluster": adopted}, now)
 
 
-def _orphans(
-    project_id: str, zone: str, clusters: set[str], now: datetime, gcp_conn_id: str
-) -> list[dict[str, Any]]:
-    """Specs of expired deployments that have no cluster any more but still a bucket or a
-    load balancer address of ours: the teardown removes whichever of them exists."""
-    confs: dict[str, dict[str, Any]] = {}
+def _derived_spec(owner: Owner, conf: dict[str, Any], now: datetime) -> dict[str, Any]:
+    spec = build_spec(
+        {"project_id": owner.project_id, "zone": owner.location, "cluster_name": owner.cluster,
+         **conf},
+        now=now,
+    )  # fmt: skip
+    if spec.owner != owner:  # cannot happen unless the identity's parts changed meaning
+        raise ValueError(f"a spec derived for {owner} has the identity {spec.owner}")
+    return spec.to_dict()
 
-    def orphan(labels: dict[str, str], zone_guess: str) -> dict[str, Any] | None:
-        deployment = labels.get(LABEL_DEPLOYMENT)
-        if labels.get(LABEL_MANAGED_BY) != MANAGED_BY or not deployment or deployment in clusters:
-            return None
-        if not expired(labels, now):
-            return None
-        return confs.setdefault(
-            deployment,
-            {"project_id": project_id, "zone": zone or zone_guess, "cluster_name": deployment},
+
+def _judge_orphans(
+    scope: Scope, alive: set[Owner], unreachable: list[str], found: Found, gcp_conn_id: str
+) -> None:
+    """Buckets, addresses and service accounts of deployments whose cluster is gone, grouped
+    by deployment into one conf each (naming what exists), then derived into specs."""
+    confs: dict[Owner, dict[str, Any]] = {}
+
+    def judge(labels: Mapping[str, str], names: dict[str, str]) -> None:
+        if not looks_managed(labels):
+            return
+        owner = claimed_owner(scope.project_id, labels)
+        if owner is None:
+            raise ValueError(f"carries {describe_marks(labels)}, which name no deployment")
+        if owner in alive or _in(owner.location, unreachable):
+            return
+        if scope.selects(owner, labels):
+            confs.setdefault(owner, {}).update(names)
+
+    for kind, listing in _orphan_candidates(scope.project_id, gcp_conn_id):
+        candidates: list[Candidate] = []
+        found.attempt(f"the list of {kind}", lambda f=listing, c=candidates: c.extend(f()))
+        for item, labels, names in candidates:
+            found.attempt(item, lambda m=labels, n=names: judge(m, n))
+    for owner, conf in confs.items():
+        found.attempt(
+            f"orphans of deployment {owner}",
+            lambda o=owner, c=conf: found.specs.append(_derived_spec(o, c, scope.now)),
         )
 
-    for bucket in StorageHook(gcp_conn_id=gcp_conn_id).list_buckets(project_id=project_id):
-        conf = orphan(bucket.labels or {}, _zone_in(bucket.location.lower()))
-        if conf is not None:
-            conf["bucket"] = bucket.name
-    addresses = ComputeHook(gcp_conn_id=gcp_conn_id).list_addresses(
-        project_id=project_id,
-        region=zone.rsplit("-", 1)[0] if zone else None,
-        label=(LABEL_MANAGED_BY, MANAGED_BY),
-    )
-    for found in addresses:
-        orphan(found.get("labels") or {}, _zone_in(found["region"].rsplit("/", 1)[-1]))
-    return [build_spec(conf, now=now).to_dict() for conf in confs.values()]
+
+# One resource that could be an orphan: what to call it, its marks, the conf naming it.
+Candidate = tuple[str, Mapping[str, str], dict[str, str]]
+
+
+def _orphan_candidates(
+    project_id: str, gcp_conn_id: str
+) -> list[tuple[str, Callable[[], list[Candidate]]]]:
+    """Each kind that can outlive its cluster, with the call listing its candidates (run by
+    the caller, so that one failing list does not stop the others)."""
+
+    def buckets() -> list[Candidate]:
+        listed = StorageHook(gcp_conn_id=gcp_conn_id).list_buckets(project_id=project_id)
+        return [(f"bucket gs://{b.name}", b.labels or {}, {"bucket": b.name}) for b in listed]
+
+    def addresses() -> list[Candidate]:
+        listed = ComputeHook(gcp_conn_id=gcp_conn_id).list_addresses(
+            project_id=project_id, region=None, label=(LABEL_MANAGED_BY, MANAGED_BY)
+        )
+        return [
+            (f"address {a['name']} in {a['region'].rsplit('/', 1)[-1]}", a.get("labels") or {}, {})
+            for a in listed
+        ]
+
+    def accounts() -> list[Candidate]:
+        listed = IamHook(gcp_conn_id=gcp_conn_id).list_service_accounts(project_id=project_id)
+        return [
+            (
+                f"service account {a['email']}",
+                account_marks(a.get("description", "")),
+                {"gsa_name": a["email"].split("@", 1)[0]},
+            )
+            for a in listed
+        ]
+
+    return [("buckets", buckets), ("addresses", addresses), ("service accounts", accounts)]
+
+
+def _in(location: str, unreachable: list[str]) -> bool:
+    """Whether a zone is, or is in, a location GKE could not reach."""
+    return any(location == gone or location.startswith(f"{gone}-") for gone in unreachable)
 
 
 def existing_resources(spec: dict[str, Any], *, gcp_conn_id: str) -> list[str]:
     """What of a deployment exists now: what tearing it down would delete."""
     ctx = StepContext(DeploymentSpec.from_dict(spec), gcp_conn_id, {}, logging.getLogger(__name__))
     return leftovers(ctx)
-
-
-def orphan_service_accounts(*, project_id: str, clusters: set[str], gcp_conn_id: str) -> list[str]:
-    """Emails of our Google service accounts whose deployment has no cluster any more."""
-    orphans = []
-    for account in IamHook(gcp_conn_id=gcp_conn_id).list_service_accounts(project_id=project_id):
-        description = account.get("description", "")
-        if not description.startswith(f"{LABEL_MANAGED_BY}={MANAGED_BY} "):
-            continue
-        deployment = description.rsplit("deployment=", 1)[-1]
-        if deployment not in clusters:
-            orphans.append(account["email"])
-    return orphans
-
-
-def _zone_in(region: str) -> str:
-    """A zone for a spec derived from a regional resource: only its region matters there."""
-    return f"{region}-a"

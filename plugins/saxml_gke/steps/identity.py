@@ -9,7 +9,7 @@ from saxml_gke.hooks.iam import IamHook
 from saxml_gke.hooks.kube import KubeHook
 from saxml_gke.hooks.storage import StorageHook
 from saxml_gke.manifests import render_objects
-from saxml_gke.spec import DeploymentSpec
+from saxml_gke.steps.adoption import check_service_account
 from saxml_gke.steps.base import Result, StepContext
 
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
@@ -22,12 +22,14 @@ def ensure_workload_identity(ctx: StepContext) -> Result:
     kube.apply(accounts)
     ctx.log.info("Kubernetes service account %s/%s", identity.namespace, identity.ksa_name)
     iam = IamHook(gcp_conn_id=ctx.gcp_conn_id)
-    _, created = iam.ensure_service_account(
+    account, created = iam.ensure_service_account(
         project_id=spec.project_id,
         account_id=identity.gsa_name,
         display_name=f"Saxml ({spec.deployment})",
-        description=service_account_description(spec),
+        description=spec.owner.account_description(spec.expires_at),
     )
+    if not created:  # made by someone else since check_ownership: never take it over
+        check_service_account(spec, account)
     ctx.log.info("Google service account %s (%s)", identity.gsa_email,
                  "created" if created else "exists")  # fmt: skip
     member = f"serviceAccount:{identity.gsa_email}"
@@ -43,8 +45,3 @@ def ensure_workload_identity(ctx: StepContext) -> Result:
     ctx.log.info("Granted %s on %s to %s", WORKLOAD_IDENTITY_USER, identity.gsa_email,
                  identity.workload_identity_member)  # fmt: skip
     return {"google_service_account": identity.gsa_email, "created": created}
-
-
-def service_account_description(spec: DeploymentSpec) -> str:
-    """Service accounts have no labels: the description marks the ones we created."""
-    return f"managed-by=saxml-gke deployment={spec.deployment}"

@@ -1,4 +1,8 @@
-"""install_jobset: server-side apply of the pinned JobSet release, then wait until it serves."""
+"""install_jobset: server-side apply of the pinned JobSet release, then wait until it serves.
+
+In an adopted cluster (adopt_cluster) a JobSet already installed is used as it is: applying the
+pinned release over it would change the owner's installation.
+"""
 
 import time
 import urllib.request
@@ -14,10 +18,15 @@ from saxml_gke.steps.base import Result, StepContext, Wait, elapsed_since
 def install_jobset(ctx: StepContext) -> Wait:
     spec = ctx.spec
     url = spec.saxml.jobset_manifest_url
-    objects = [doc for doc in yaml.safe_load_all(_fetch(url)) if doc]
-    KubeHook(**ctx.cluster_access(), gcp_conn_id=ctx.gcp_conn_id).apply(objects)
-    ctx.log.info("Applied %d JobSet %s objects from %s", len(objects),
-                 spec.saxml.jobset_version, url)  # fmt: skip
+    kube = KubeHook(**ctx.cluster_access(), gcp_conn_id=ctx.gcp_conn_id)
+    objects: list[dict[str, Any]] = []
+    if spec.cluster.adopted and kube.get(*_JOBSET_CRD) is not None:
+        ctx.log.info("JobSet is installed in the adopted cluster: using it as it is")
+    else:
+        objects = [doc for doc in yaml.safe_load_all(_fetch(url)) if doc]
+        kube.apply(objects)
+        ctx.log.info("Applied %d JobSet %s objects from %s", len(objects),
+                     spec.saxml.jobset_version, url)  # fmt: skip
     return Wait(
         probe="jobset_ready",
         arguments=ctx.probe_arguments(cluster=ctx.cluster_access()),
@@ -26,6 +35,9 @@ def install_jobset(ctx: StepContext) -> Wait:
         then="saxml_gke.steps.jobset:jobset_ready",
         carry={"objects": len(objects), "started": time.time()},
     )
+
+
+_JOBSET_CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "jobsets.jobset.x-k8s.io")
 
 
 def jobset_ready(ctx: StepContext, result: Any, carry: dict[str, Any]) -> Result:

@@ -6,6 +6,7 @@ from typing import Any
 from saxml_gke.errors import DeploymentError, ErrorKind, capacity_advice, classify_operation_error
 from saxml_gke.gke_bodies import node_pool_body, node_pool_mismatches
 from saxml_gke.hooks.gke import GkeHook
+from saxml_gke.steps.adoption import check_node_pool
 from saxml_gke.steps.base import Result, StepContext, Wait, elapsed_since
 
 
@@ -15,6 +16,7 @@ def ensure_tpu_node_pools(ctx: StepContext) -> Wait:
     operations, adopted, problems = {}, [], []
     for pool in spec.tpu.node_pools:
         existing = hook.get_node_pool(**where, name=pool.name)
+        check_node_pool(spec, pool, existing)
         if existing is None:
             operations[pool.name] = hook.create_node_pool(**where, body=node_pool_body(spec, pool))
             ctx.log.info("Creating node pool %s (operation %s)", pool.name, operations[pool.name])

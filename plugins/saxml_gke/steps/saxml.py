@@ -7,7 +7,7 @@ from saxml_gke.errors import DeploymentError, ErrorKind
 from saxml_gke.hooks.kube import KubeHook
 from saxml_gke.hooks.saxml import SaxmlHook
 from saxml_gke.manifests import render_objects
-from saxml_gke.spec import LABEL_DEPLOYMENT, DeploymentSpec
+from saxml_gke.spec import DeploymentSpec
 from saxml_gke.steps.base import Result, StepContext, Wait, elapsed_since, now_iso
 
 
@@ -27,7 +27,7 @@ def wait_for_pods(ctx: StepContext) -> Wait:
         arguments=ctx.probe_arguments(
             cluster=ctx.cluster_access(),
             namespace=spec.identity.namespace,
-            label_selector=f"{LABEL_DEPLOYMENT}={spec.deployment}",
+            label_selector=spec.owner.selector(),
             expected=expected,
         ),
         timeout=spec.waits.pods_timeout,

@@ -1,45 +1,52 @@
 """Teardown in dependency order, then proof that nothing of the deployment remains.
 
 The Service goes first and is waited for (its load balancer outlives a deleted cluster, as on
-GCP), then the workloads, the TPU node pools (they bill while their nodes exist), the cluster,
-the reserved load balancer address (after any forwarding rule a cluster deleted too early left
-on it), the IAM bindings and Google service account, and the bucket only if this deployment
-created it. Everything is looked up by name and label, so it also cleans up after a run that failed
-half way, or one whose worker died.
+GCP), then the other Kubernetes objects, the TPU node pools (they bill while their nodes exist),
+the cluster, the reserved load balancer address (after any forwarding rule a cluster deleted too
+early left on it), the IAM bindings and the Google service account, and the bucket. Each is
+deleted only if it carries the deployment's identity (`saxml_gke.ownership`): in an adopted
+cluster only our pools and objects go, the cluster stays; an adopted bucket only loses our
+binding. Everything is looked up by name and identity, so it also cleans up after a run that
+failed half way, or one whose worker died.
 """
 
 import time
 from typing import Any
 
+from google.api_core import exceptions as core
+
 from saxml_gke.errors import DeploymentError, ErrorKind
+from saxml_gke.gke_bodies import CPU_POOL
 from saxml_gke.hooks.compute import ComputeHook, resource_name
 from saxml_gke.hooks.gke import GkeHook
 from saxml_gke.hooks.iam import IamHook
 from saxml_gke.hooks.kube import KubeHook
 from saxml_gke.hooks.saxml import SaxmlHook
 from saxml_gke.hooks.storage import StorageHook
+from saxml_gke.manifests import render_objects
 from saxml_gke.spec import DeploymentSpec
 from saxml_gke.steps import address
 from saxml_gke.steps.base import Result, StepContext, Wait, elapsed_since
-from saxml_gke.steps.identity import WORKLOAD_IDENTITY_USER, service_account_description
-from saxml_gke.steps.storage import owned_by
+from saxml_gke.steps.cluster import SPEC_CONFIG_MAP
+from saxml_gke.steps.identity import WORKLOAD_IDENTITY_USER
 
 
 def tear_down(ctx: StepContext) -> Result | Wait:
     spec = ctx.spec
     carry: dict[str, Any] = {"started": time.time(), "deleted": []}
-    cluster = _our_cluster(ctx)
+    cluster = _cluster(ctx)
     if cluster is None or cluster.get("status") != "RUNNING" or not cluster.get("endpoint"):
         return _delete_node_pools(ctx, carry)
     kube = _kube(ctx, cluster)
-    saxml = SaxmlHook(kube, namespace=spec.identity.namespace, service=spec.saxml.http_service)
-    try:
-        if saxml.unpublish(spec.saxml.model_key):
-            carry["deleted"].append(f"model {spec.saxml.model_key}")
-    except Exception as error:  # the cluster goes anyway: a dead sax-http must not block that
-        ctx.log.warning("Could not unpublish %s: %s", spec.saxml.model_key, error)
-    if kube.delete("v1", "Service", spec.saxml.http_service, spec.identity.namespace):
-        carry["deleted"].append(f"Service {spec.saxml.http_service}")
+    if spec.owner.owns(_labels_of(kube.get(*_service(spec)))):  # else its Saxml is not ours
+        saxml = SaxmlHook(kube, namespace=spec.identity.namespace, service=spec.saxml.http_service)
+        try:
+            if saxml.unpublish(spec.saxml.model_key):
+                carry["deleted"].append(f"model {spec.saxml.model_key}")
+        except Exception as error:  # a dead sax-http must not block the teardown
+            ctx.log.warning("Could not unpublish %s: %s", spec.saxml.model_key, error)
+        if kube.delete(*_service(spec)):
+            carry["deleted"].append(f"Service {spec.saxml.http_service}")
     access = {"endpoint": cluster["endpoint"], "ca_certificate": cluster["ca_certificate"]}
     return Wait(
         probe="object_gone",
@@ -58,31 +65,28 @@ def tear_down(ctx: StepContext) -> Result | Wait:
 
 
 def service_gone(ctx: StepContext, result: Any, carry: dict[str, Any]) -> Result | Wait:
+    """The rest of the deployment's objects, dependents first. In its own cluster they would go
+    with it; in an adopted cluster (which stays) only these, each if it carries our identity."""
     spec, kube = ctx.spec, _kube(ctx, carry["cluster"])
-    namespace = spec.identity.namespace
-    workloads = [
-        ("jobset.x-k8s.io/v1alpha2", "JobSet", spec.saxml.model_jobset),
-        ("apps/v1", "Deployment", spec.saxml.http_deployment),
-        ("apps/v1", "Deployment", spec.saxml.admin_deployment),
-    ]
-    for api_version, kind, name in workloads:
-        if kube.delete(api_version, kind, name, namespace):
-            carry["deleted"].append(f"{kind} {name}")
+    for ref in _kube_objects(spec)[1:]:  # the Service is gone
+        if _delete_ours(spec, kube, *ref):
+            carry["deleted"].append(f"{ref[1]} {ref[2]}")
     return _delete_node_pools(ctx, carry)
 
 
 def _delete_node_pools(ctx: StepContext, carry: dict[str, Any]) -> Result | Wait:
+    """The TPU pools that carry our identity, in our cluster or in an adopted one."""
     spec, hook = ctx.spec, GkeHook(gcp_conn_id=ctx.gcp_conn_id)
-    cluster = _our_cluster(ctx)
+    cluster = _cluster(ctx)
     if cluster is None:
         return _release_http_address(ctx, carry)
-    if cluster.get("status") != "RUNNING":  # deleting the cluster takes its pools with it
+    if cluster["own"] and cluster.get("status") != "RUNNING":  # its pools go with it
         return node_pools_gone(ctx, None, carry)
     where = _where(spec)
     deleting = [
-        pool.name
-        for pool in spec.tpu.node_pools
-        if hook.delete_node_pool(**where, cluster=spec.cluster.name, name=pool.name)
+        pool
+        for pool in _our_node_pools(spec, cluster)
+        if hook.delete_node_pool(**where, cluster=spec.cluster.name, name=pool)
     ]
     carry["deleted"] += [f"node pool {name}" for name in deleting]
     if not deleting:
@@ -98,7 +102,10 @@ def _delete_node_pools(ctx: StepContext, carry: dict[str, Any]) -> Result | Wait
 
 
 def node_pools_gone(ctx: StepContext, result: Any, carry: dict[str, Any]) -> Result | Wait:
-    spec = ctx.spec
+    """The cluster, when it is the deployment's own; an adopted one stays."""
+    spec, cluster = ctx.spec, _cluster(ctx)
+    if cluster is None or not cluster["own"]:
+        return _release_http_address(ctx, carry)
     if GkeHook(gcp_conn_id=ctx.gcp_conn_id).delete_cluster(**_where(spec), name=spec.cluster.name):
         carry["deleted"].append(f"cluster {spec.cluster.name}")
     return Wait(
@@ -182,26 +189,27 @@ def _wait_for_compute(
 
 
 def _delete_google_resources(ctx: StepContext, carry: dict[str, Any]) -> Result:
-    spec, identity = ctx.spec, ctx.spec.identity
+    """IAM bindings, the Google SA and the bucket: each only if it is the deployment's (a
+    bucket used with adopt_bucket loses our binding and stays)."""
+    spec, identity, owner = ctx.spec, ctx.spec.identity, ctx.spec.owner
     iam, storage = IamHook(gcp_conn_id=ctx.gcp_conn_id), StorageHook(gcp_conn_id=ctx.gcp_conn_id)
     account = iam.get_service_account(email=identity.gsa_email)
-    ours = account is not None and account.get("description") == service_account_description(spec)
-    bucket = storage.get_bucket(name=spec.storage.bucket)
-    if bucket is not None:
-        storage.remove_binding(
-            name=spec.storage.bucket,
-            role=identity.bucket_role,
-            member=f"serviceAccount:{identity.gsa_email}",
-        )
-        if owned_by(spec, bucket.labels or {}) and storage.delete_bucket(name=spec.storage.bucket):
+    ours = owner.owns_account(account)
+    bucket = _readable_bucket(storage, spec)
+    if bucket is not None and (account is None or ours):  # never another account's binding
+        if storage.remove_binding(
+            name=spec.storage.bucket, role=identity.bucket_role, member=_member(spec)
+        ):
+            carry["deleted"].append(f"binding {identity.bucket_role} on gs://{bucket.name}")
+        if owner.owns(bucket.labels) and storage.delete_bucket(name=spec.storage.bucket):
             carry["deleted"].append(f"bucket gs://{spec.storage.bucket}")
-    if account is not None:
+    if ours:
         iam.remove_binding(
             email=identity.gsa_email,
             role=WORKLOAD_IDENTITY_USER,
             member=identity.workload_identity_member,
         )
-        if ours and iam.delete_service_account(email=identity.gsa_email):
+        if iam.delete_service_account(email=identity.gsa_email):
             carry["deleted"].append(f"service account {identity.gsa_email}")
     remaining = leftovers(ctx)
     if remaining:
@@ -224,23 +232,45 @@ def verify(ctx: StepContext) -> Result:
         raise DeploymentError(
             ErrorKind.PERMANENT, "still exist after teardown: " + "; ".join(remaining)
         )
-    ctx.log.info("Nothing of deployment %s remains", ctx.spec.deployment)
+    ctx.log.info("Nothing of deployment %s remains", ctx.spec.owner)
     return {"remaining": []}
 
 
 def leftovers(ctx: StepContext) -> list[str]:
-    """What of this deployment still exists, asked of the APIs themselves."""
-    spec = ctx.spec
+    """What of this deployment still exists, asked of the APIs themselves: every kind it
+    creates, in its own cluster or in an adopted one."""
+    spec, owner = ctx.spec, ctx.spec.owner
     remaining = []
-    if _our_cluster(ctx) is not None:
+    cluster = _cluster(ctx)
+    if cluster is not None and cluster["own"]:
         remaining.append(f"cluster {spec.cluster.name}")
-    bucket = StorageHook(gcp_conn_id=ctx.gcp_conn_id).get_bucket(name=spec.storage.bucket)
-    if bucket is not None and owned_by(spec, bucket.labels or {}):
-        remaining.append(f"bucket gs://{spec.storage.bucket}")
+    elif cluster is not None:
+        remaining += [
+            f"node pool {pool} in cluster {spec.cluster.name}"
+            for pool in _our_node_pools(spec, cluster)
+        ]
+        if cluster.get("status") == "RUNNING" and cluster.get("endpoint"):
+            kube = _kube(ctx, cluster)
+            remaining += [
+                f"{kind} {'/'.join(filter(None, (namespace, name)))} in cluster {spec.cluster.name}"
+                for api_version, kind, name, namespace in _kube_objects(spec)
+                if owner.owns(_labels_of(kube.get(api_version, kind, name, namespace)))
+            ]
     account = IamHook(gcp_conn_id=ctx.gcp_conn_id).get_service_account(
         email=spec.identity.gsa_email
     )
-    if account is not None and account.get("description") == service_account_description(spec):
+    storage = StorageHook(gcp_conn_id=ctx.gcp_conn_id)
+    bucket = _readable_bucket(storage, spec)
+    if bucket is not None and owner.owns(bucket.labels):
+        remaining.append(f"bucket gs://{spec.storage.bucket}")
+    elif (
+        bucket is not None
+        and (account is None or owner.owns_account(account))  # else the binding is not ours
+        and _member(spec) in storage.members(name=bucket.name, role=spec.identity.bucket_role)
+    ):
+        remaining.append(f"binding {spec.identity.bucket_role} of {_member(spec)} on "
+                         f"gs://{bucket.name}")  # fmt: skip
+    if owner.owns_account(account):
         remaining.append(f"service account {spec.identity.gsa_email}")
     found = _our_address(ctx)
     if found is not None:
@@ -252,16 +282,40 @@ def leftovers(ctx: StepContext) -> list[str]:
     return remaining
 
 
-def _our_cluster(ctx: StepContext) -> dict[str, Any] | None:
-    """The deployment's cluster, with base64 CA as `ca_certificate`; None when it does not
-    exist or is not ours (its labels name another deployment): that one is never touched."""
+def _cluster(ctx: StepContext) -> dict[str, Any] | None:
+    """The cluster of the deployment's name, with base64 CA as `ca_certificate` and `own`:
+    whether it is the deployment's (else it was adopted, or is someone else's: then only what
+    carries our identity inside it is touched, never the cluster)."""
     spec = ctx.spec
     cluster = GkeHook(gcp_conn_id=ctx.gcp_conn_id).get_cluster(
         **_where(spec), name=spec.cluster.name
     )
-    if cluster is None or not owned_by(spec, cluster.get("resourceLabels") or {}):
+    if cluster is None:
         return None
-    return {**cluster, "ca_certificate": cluster.get("masterAuth", {}).get("clusterCaCertificate")}
+    return {
+        **cluster,
+        "ca_certificate": cluster.get("masterAuth", {}).get("clusterCaCertificate"),
+        "own": spec.owner.owns(cluster.get("resourceLabels")),
+    }
+
+
+def _our_node_pools(spec: DeploymentSpec, cluster: dict[str, Any]) -> list[str]:
+    """The TPU pools in the cluster that carry the deployment's identity (also those of an
+    earlier run with more slices)."""
+    return [
+        pool["name"]
+        for pool in cluster.get("nodePools") or []
+        if pool["name"] != CPU_POOL
+        and spec.owner.owns((pool.get("config") or {}).get("resourceLabels"))
+    ]
+
+
+def _readable_bucket(storage: StorageHook, spec: DeploymentSpec) -> Any:
+    """The bucket; None when it does not exist or is another project's (so never ours)."""
+    try:
+        return storage.get_bucket(name=spec.storage.bucket)
+    except core.Forbidden:
+        return None
 
 
 def _our_address(ctx: StepContext) -> dict[str, Any] | None:
@@ -270,9 +324,46 @@ def _our_address(ctx: StepContext) -> dict[str, Any] | None:
     if not name:
         return None
     found = ComputeHook(gcp_conn_id=ctx.gcp_conn_id).get_address(**address.where(spec), name=name)
-    if found is None or not owned_by(spec, found.get("labels") or {}):
+    if found is None or not spec.owner.owns(found.get("labels")):
         return None
     return found
+
+
+def _kube_objects(spec: DeploymentSpec) -> list[tuple[str, str, str, str | None]]:
+    """(apiVersion, kind, name, namespace) of every object the deployment applies, dependents
+    first (the load balancer's Service leads), then the spec ConfigMap."""
+    rendered = [
+        (obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace"))
+        for obj in reversed(render_objects(spec))
+    ]
+    namespace, name = SPEC_CONFIG_MAP
+    return [_service(spec), *rendered, ("v1", "ConfigMap", name, namespace)]
+
+
+def _service(spec: DeploymentSpec) -> tuple[str, str, str, str | None]:
+    return ("v1", "Service", spec.saxml.http_service, spec.identity.namespace)
+
+
+def _delete_ours(
+    spec: DeploymentSpec,
+    kube: KubeHook,
+    api_version: str,
+    kind: str,
+    name: str,
+    namespace: str | None,
+) -> bool:
+    """Delete the object if it carries the deployment's identity; whether it did."""
+    if not spec.owner.owns(_labels_of(kube.get(api_version, kind, name, namespace))):
+        return False
+    return kube.delete(api_version, kind, name, namespace)
+
+
+def _labels_of(obj: dict[str, Any] | None) -> dict[str, str]:
+    return ((obj or {}).get("metadata") or {}).get("labels") or {}
+
+
+def _member(spec: DeploymentSpec) -> str:
+    return f"serviceAccount:{spec.identity.gsa_email}"
 
 
 def _kube(ctx: StepContext, cluster: dict[str, Any]) -> KubeHook:

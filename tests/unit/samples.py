@@ -1,0 +1,30 @@
+"""Values the unit tests share: a valid text per parameter, and the shape of rendered objects."""
+
+from typing import Any
+
+from saxml_gke.parameters import PARAMETERS
+
+WHERE = {"project_id": "my-project", "zone": "us-west4-a"}
+# A valid value for each text parameter (or part of one) whose default is empty.
+VALID = {
+    **WHERE,
+    "reservation": "my-res",
+    "bucket": "my-bucket",
+    "gsa_name": "sax-iam-sa",
+    "jobset_manifest_url": "https://example.com/manifests.yaml",
+    "labels keys": "team",
+    "labels values": "ml",
+}
+
+
+def valid(where: str) -> str:
+    return VALID.get(where) or PARAMETERS[where]["default"]
+
+
+def shape(value: Any) -> Any:
+    """The structure of objects with every leaf value blanked out."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(item) for item in value]
+    return type(value).__name__
