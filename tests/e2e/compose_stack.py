@@ -89,6 +89,9 @@ def _server_user(directory: Path) -> str | None:
     if os.geteuid() != 0:
         return None
     entry = ensure_user_exists(SERVER_USER)
+    # As the package's own server does: that user must reach the binaries (inside this venv,
+    # wherever the clone is, a 0700 temporary folder say) and the data directory.
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
     ensure_prefix_permissions(directory)
     os.chown(directory, entry.pw_uid, entry.pw_gid)
     return SERVER_USER
