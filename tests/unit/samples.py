@@ -17,6 +17,13 @@ VALID = {
 }
 
 
+def form_requires(schema: dict[str, Any]) -> bool:
+    """The trigger form's rule (isParamRequired.tsx): a field is required unless its type
+    includes "null", and a required field that is null or "" blocks the Trigger button."""
+    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    return "null" not in types
+
+
 def valid(where: str) -> str:
     return VALID.get(where) or PARAMETERS[where]["default"]
 

@@ -6,24 +6,16 @@ import subprocess
 import sys
 import unicodedata
 from datetime import UTC, datetime
-from typing import Any
 
 import jsonschema
 import pytest
 
 from saxml_gke.parameters import INVISIBLE, PARAMETERS, REQUIRED, defaults
 from saxml_gke.spec import DeploymentSpec, build_spec
-from tests.unit.samples import WHERE, valid
+from tests.unit.samples import WHERE, form_requires, valid
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 OPTIONAL = sorted(set(PARAMETERS) - set(REQUIRED))
-
-
-def form_requires(schema: dict[str, Any]) -> bool:
-    """The trigger form's rule (isParamRequired.tsx): a field is required unless its type
-    includes "null", and a required field that is null or "" blocks the Trigger button."""
-    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-    return "null" not in types
 
 
 @pytest.mark.parametrize("name", list(PARAMETERS))
