@@ -23,6 +23,7 @@ run: install
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	PYTHONPATH=plugins:. $(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 format: install

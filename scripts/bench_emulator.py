@@ -40,7 +40,7 @@ def main() -> None:
 
 
 def measure(ready: dict) -> None:
-    from saxml_gke.gke_bodies import cluster_body, node_pool_body
+    from saxml_gke.bodies import cluster_body, node_pool_body
     from saxml_gke.hooks.gke import GkeHook
     from saxml_gke.spec import build_spec
 

@@ -93,21 +93,24 @@ class Processes:
 
 @contextlib.contextmanager
 def emulator(processes: Processes, env: dict[str, str]) -> Iterator[dict[str, Any]]:
-    ready_file = RUN_DIR / "emulator" / "ready.json"
+    yield start_emulator(processes, env, RUN_DIR / "emulator" / "ready.json")
+
+
+def start_emulator(
+    processes: Processes, env: dict[str, str], ready_file: Path, *options: str
+) -> dict[str, Any]:
+    """`python -m emulator serve` with `options` (such as --time-scale); its ready file."""
     ready_file.parent.mkdir(parents=True, exist_ok=True)
     ready_file.unlink(missing_ok=True)
-    processes.start(
-        "emulator",
-        [sys.executable, "-m", "emulator", "serve", "--ready-file", str(ready_file)],
-        env,
-    )
+    command = [sys.executable, "-m", "emulator", "serve", "--ready-file", str(ready_file)]
+    processes.start("emulator", [*command, *options], env)
     deadline = time.monotonic() + 60
     while not ready_file.exists():
         processes.check_alive()
         if time.monotonic() > deadline:
             raise RuntimeError("the emulator did not become ready in 60 s")
         time.sleep(0.2)
-    yield json.loads(ready_file.read_text())
+    return json.loads(ready_file.read_text())
 
 
 @dataclass(frozen=True)

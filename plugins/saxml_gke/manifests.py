@@ -69,3 +69,20 @@ def _environment() -> jinja2.Environment:
     )
     environment.filters["tojson"] = _to_json
     return environment
+
+
+def leader_selector(spec: DeploymentSpec) -> str:
+    """Process 0 of every slice: only it joins the admin server and logs model loads."""
+    return (
+        f"jobset.sigs.k8s.io/jobset-name={spec.saxml.model_jobset},"
+        "batch.kubernetes.io/job-completion-index=0"
+    )
+
+
+def object_refs(spec: DeploymentSpec) -> list[tuple[str, str, str, str | None]]:
+    """(apiVersion, kind, name, namespace) of every object the deployment applies, dependents
+    first, for deleting them in order."""
+    return [
+        (obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace"))
+        for obj in reversed(render_objects(spec))
+    ]

@@ -53,11 +53,16 @@ def control(world: RunningEmulator) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def airflow_stack(world: RunningEmulator, root: Path, *, paused: bool) -> Iterator[Airflow]:
+def airflow_stack(
+    world: RunningEmulator, root: Path, *, paused: bool, dags_folder: Path | None = None
+) -> Iterator[Airflow]:
     """make run's Airflow (api-server, scheduler, dag-processor, triggerer) on the e2e emulator,
-    the deploy DAG parsed; `paused` keeps it paused, so that a triggered run stays queued."""
+    the deploy DAG parsed; `paused` keeps it paused, so that a triggered run stays queued.
+    `dags_folder` replaces the project's dags/ (for DAGs only a test needs)."""
     processes = Processes(root)
     stack = Airflow(processes, json.dumps(world.ready["airflow_connection"]), root / "home")
+    if dags_folder is not None:
+        stack.local["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder)
     try:
         stack.start()
         stack.wait_for_dag(DAG_ID)
@@ -99,14 +104,22 @@ def resources(control_url: str) -> list[dict[str, Any]]:
 
 
 def run_dag(dag_id: str, **kwargs: Any) -> Any:
-    """`dag.test()`: it runs triggers inline, so the scheduler race that the resume settle time
-    guards against cannot happen, and the settle time is 0 (see saxml_gke.operators.step)."""
+    """`dag.test()`, as `airflow dags test` runs a DAG: triggers run inline, and the task resumes
+    with the event's payload (see saxml_gke.triggers.base)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(str(Path(__file__).resolve().parents[2] / "dags")).dags[dag_id]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW__SAXML_GKE__RESUME_SETTLE_SECONDS", "0")
-        return dag.test(**kwargs)
+    return DagBag(str(Path(__file__).resolve().parents[2] / "dags")).dags[dag_id].test(**kwargs)
+
+
+def run_built_dag(dag: Any, **kwargs: Any) -> Any:
+    """`dag.test()` of a DAG a test builds with the factories: it is stored as the dag-processor
+    would store it first (dag.test() finds DAGs through the files of their bundle)."""
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    bag = DagBag(dag_folder=os.devnull)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
+    return dag.test(**kwargs)
 
 
 def task_states(dag_run: Any) -> dict[str, str]:
@@ -125,3 +138,36 @@ def xcom(dag_run: Any, task_id: str) -> Any:
             .one()
         )
         return XComModel.deserialize_value(row)
+
+
+def teardown_states(dag_run: Any) -> dict[str, str]:
+    """The states of the deploy DAG's teardown tasks, by step."""
+    return {
+        task_id.split(".", 1)[1]: state
+        for task_id, state in task_states(dag_run).items()
+        if task_id.startswith("teardown.")
+    }
+
+
+def deleted(dag_run: Any) -> list[str]:
+    """Everything the deploy DAG's teardown tasks deleted, in order."""
+    from saxml_gke.operators.teardown import TEARDOWN_STEPS
+
+    return [
+        item for step, _ in TEARDOWN_STEPS for item in xcom(dag_run, f"teardown.{step}")["deleted"]
+    ]
+
+
+def gke_operations(world: RunningEmulator) -> list:
+    """Every GKE operation of the emulated project, through the real client."""
+    from google.cloud import container_v1
+
+    from tests.emulator.conftest import credentials_for, operator_key
+
+    client = container_v1.ClusterManagerClient(
+        credentials=credentials_for(operator_key(world.ready)),
+        transport="rest",
+        client_options={"api_endpoint": world.ready["endpoints"]["container"]},
+    )
+    parent = f"projects/{world.ready['project_id']}/locations/-"
+    return list(client.list_operations(parent=parent).operations)

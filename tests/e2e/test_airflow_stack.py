@@ -1,18 +1,49 @@
 """make run's path: the real api-server, scheduler, dag-processor and triggerer on the emulator."""
 
+import shutil
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from scripts.run_deploy import DAG_ID, Airflow, failures, follow, print_summary
+from scripts.run_deploy import DAG_ID, ROOT, Airflow, failures, follow, print_summary
 from tests.e2e.conftest import airflow_stack, conf, inject, resources
+
+RACE_DAG = "saxml_gke_resume_race"
 
 
 @pytest.fixture(scope="module")
 def airflow(world, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
-    """One stack for the module's runs (each test resets the emulator through `control`)."""
-    with airflow_stack(world, tmp_path_factory.mktemp("stack"), paused=False) as stack:
+    """One stack for the module's runs (each test resets the emulator through `control`), with
+    the project's DAGs and the resume race test's."""
+    root = tmp_path_factory.mktemp("stack")
+    dags = root / "dags"
+    dags.mkdir()
+    for dag_file in [*(ROOT / "dags").glob("*.py"), *(Path(__file__).parent / "dags").glob("*.py")]:
+        shutil.copy(dag_file, dags)
+    with airflow_stack(world, root, paused=False, dags_folder=dags) as stack:
         yield stack
+
+
+def test_a_wait_that_ends_at_once_is_not_killed_by_the_resume_race(airflow):
+    """Airflow 3.3's scheduler fails a task that resumes on a worker before it has processed the
+    executor's report of the deferring process's exit. The product's waits end their task in
+    the triggerer, so they never resume: none of them fails, while tasks that resume the usual
+    way, in the same run and with the same slow exits, are failed by the race."""
+    airflow.wait_for_dag(RACE_DAG)
+    response = airflow.trigger(RACE_DAG, {})
+    response.raise_for_status()
+    run_id = response.json()["dag_run_id"]
+    deadline = time.monotonic() + 600
+    while airflow.run_state(RACE_DAG, run_id) not in ("success", "failed"):
+        assert time.monotonic() < deadline, "the race DAG did not finish in 600 s"
+        time.sleep(2)
+    states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(RACE_DAG, run_id)}
+    ours = {task: state for task, state in states.items() if task.startswith("ends_in_triggerer")}
+    usual = {task: state for task, state in states.items() if task.startswith("resumes_on_worker")}
+    assert set(ours.values()) == {"success"}, ours
+    assert "failed" in usual.values(), f"the race was not provoked: {usual}"
 
 
 def test_rest_api_validates_params_and_the_triggerer_runs_the_waits(world, control, airflow):
@@ -29,8 +60,17 @@ def test_rest_api_validates_params_and_the_triggerer_runs_the_waits(world, contr
     # minutes of modelled time; a wait already over when the worker looks is not deferred).
     trigger_logs = list((airflow.home / "logs").rglob("*.log.trigger.*"))
     deferred = {log.parts[-2] for log in trigger_logs}
-    assert {"task_id=ensure_cluster", "task_id=teardown"} <= deferred
+    assert {"task_id=ensure_cluster", "task_id=teardown.delete_cluster"} <= deferred
     assert airflow.xcom(DAG_ID, run_id, "smoke_test")["answer"].strip()
+    links = airflow.request(
+        "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/ensure_cluster/links"
+    ).json()["extra_links"]
+    project = world.ready["project_id"]
+    assert links["GKE cluster"] == (
+        "https://console.cloud.google.com/kubernetes/clusters/details/us-west4-a/saxml/details"
+        f"?project={project}"
+    )
+    assert "jobset-name" in links["Model server logs"]
     assert resources(control) == []
 
 

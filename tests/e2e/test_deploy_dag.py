@@ -4,7 +4,16 @@ from datetime import timedelta
 
 import requests
 
-from tests.e2e.conftest import conf, resources, run_dag, task_states, xcom
+from tests.e2e.conftest import (
+    conf,
+    deleted,
+    gke_operations,
+    resources,
+    run_dag,
+    task_states,
+    teardown_states,
+    xcom,
+)
 
 
 def test_tutorial_with_teardown_always_serves_then_leaves_nothing(world, control, airflow_db):
@@ -29,7 +38,11 @@ def test_tutorial_with_teardown_always_serves_then_leaves_nothing(world, control
             "endpoint": report["endpoint"],
         }
     ]
-    assert xcom(dag_run, "teardown")["deleted"]
+    assert set(teardown_states(dag_run).values()) == {"success"}
+    gone = deleted(dag_run)
+    assert gone[:2] == ["model /sax/test/spmd", "Service sax-http-lb"]  # first, as ordered
+    assert {"node pool tpu1", "node pool tpu2", "cluster saxml"} <= set(gone)
+    assert gone.index("node pool tpu1") < gone.index("cluster saxml")
     assert resources(control) == []
     billing = requests.get(f"{control}/billing", timeout=30).json()
     assert {pool["node_pool"] for pool in billing["node_pools"]} == {"tpu1", "tpu2"}
@@ -40,7 +53,9 @@ def test_on_failure_keeps_serving_a_rerun_changes_nothing_and_the_nightly_teardo
 ):
     first = run_dag("saxml_gke_deploy", run_conf=conf(world))
     assert first.state == "success", task_states(first)
-    assert task_states(first)["teardown"] == "skipped"
+    assert task_states(first)["decide_teardown"] == "success"
+    assert set(teardown_states(first).values()) == {"skipped"}
+    assert task_states(first)["verify_teardown"] == "skipped"
     kinds = {r["kind"] for r in resources(control)}
     assert {"Cluster", "NodePool", "Bucket"} <= kinds
     operations_before = _operations(world)
@@ -89,7 +104,7 @@ def served_model_events(run_id: str) -> list[dict]:
 
 
 def _operations(world) -> list[str]:
-    return sorted(op.name for op in _list_operations(world))
+    return sorted(op.name for op in gke_operations(world))
 
 
 def test_tasks_whose_worker_died_after_their_creates_converge_without_duplicates(
@@ -97,25 +112,23 @@ def test_tasks_whose_worker_died_after_their_creates_converge_without_duplicates
 ):
     """A worker that died right after issuing the cluster and node-pool creations (its waits
     never resumed): the next run adopts what is being created and creates nothing twice."""
-    import logging
     import time
     from datetime import UTC, datetime
 
+    from saxml_gke.bodies import cluster_body, node_pool_body
+    from saxml_gke.hooks.gke import GkeHook
     from saxml_gke.spec import build_spec
-    from saxml_gke.steps.base import StepContext
-    from saxml_gke.steps.cluster import ensure_cluster
-    from saxml_gke.steps.node_pools import ensure_tpu_node_pools
-    from saxml_gke.waits import cluster_settled
 
     run_conf = conf(world, teardown="always")
     spec = build_spec(run_conf, now=datetime.now(UTC))
-    ctx = StepContext(spec, "google_cloud_default", {}, logging.getLogger("dead-worker"))
-    wait = ensure_cluster(ctx)
+    gke, where = GkeHook(), {"project_id": spec.project_id, "zone": spec.cluster.zone}
+    gke.create_cluster(**where, body=cluster_body(spec))
     deadline = time.monotonic() + 120
-    while not cluster_settled(wait.arguments, {}).done:
+    while (gke.get_cluster(**where, name=spec.cluster.name) or {}).get("status") != "RUNNING":
         assert time.monotonic() < deadline, "the cluster did not settle in 120 s"
         time.sleep(0.1)
-    ensure_tpu_node_pools(ctx)
+    for pool in spec.tpu.node_pools:
+        gke.create_node_pool(**where, cluster=spec.cluster.name, body=node_pool_body(spec, pool))
 
     dag_run = run_dag("saxml_gke_deploy", run_conf=run_conf)
 
@@ -130,19 +143,4 @@ def test_tasks_whose_worker_died_after_their_creates_converge_without_duplicates
 def _operation_types(world) -> list[str]:
     from google.cloud import container_v1
 
-    return [container_v1.Operation.Type(op.operation_type).name for op in _list_operations(world)]
-
-
-def _list_operations(world) -> list:
-    """Every GKE operation of the emulated project, through the real client."""
-    from google.cloud import container_v1
-
-    from tests.emulator.conftest import credentials_for, operator_key
-
-    client = container_v1.ClusterManagerClient(
-        credentials=credentials_for(operator_key(world.ready)),
-        transport="rest",
-        client_options={"api_endpoint": world.ready["endpoints"]["container"]},
-    )
-    parent = f"projects/{world.ready['project_id']}/locations/-"
-    return list(client.list_operations(parent=parent).operations)
+    return [container_v1.Operation.Type(op.operation_type).name for op in gke_operations(world)]

@@ -8,7 +8,7 @@ from typing import Any
 from saxml_gke.ownership import Owner
 from saxml_gke.spec import DeploymentSpec, build_spec
 from tests.e2e import by_hand
-from tests.e2e.conftest import ZONE, conf, inject, resources, run_dag, task_states, xcom
+from tests.e2e.conftest import ZONE, conf, deleted, inject, resources, run_dag, task_states, xcom
 
 
 def test_a_hand_made_cluster_is_refused_and_with_adopt_cluster_served_and_left_intact(
@@ -127,8 +127,7 @@ def test_a_foreign_service_account_and_foreign_or_forged_buckets_are_refused_and
     assert used.state == "success", task_states(used)
     assert xcom(used, "ensure_bucket") == {"bucket": spec.storage.bucket, "created": False,
                                            "owned": False}  # fmt: skip
-    deleted = xcom(used, "teardown")["deleted"]
-    assert f"binding roles/storage.objectAdmin on gs://{spec.storage.bucket}" in deleted
+    assert f"binding roles/storage.objectAdmin on gs://{spec.storage.bucket}" in deleted(used)
     assert _names(control) == before  # the adopted bucket stays, with its labels
 
 

@@ -72,12 +72,14 @@ def test_resources_it_cannot_judge_do_not_stop_the_nightly_teardown(
     states = task_states(nightly)
     assert nightly.state == "failed", states
     assert states["report"] == "failed", states
-    assert _names(control) == bad  # the expired deployment went, the bad items stayed
+    # The expired deployment went, the items that cannot be judged stayed. The expired orphan
+    # of a deployment in a zone GKE does not know went too: it carries that deployment's
+    # identity, and nothing of it can be running.
+    assert _names(control) == bad - {("Bucket", "lost-state")}
     logged = _output(capfd)
     assert "could not handle:" in logged
     assert "bucket gs://data-team-state: carries labels managed-by=saxml-gke, " in logged
     assert "cluster forever in us-west4-a: carries labels expires-at=never" in logged
-    assert "lost (europe-mars1-a): its tear_down task failed" in logged
 
 
 def test_no_orphan_is_deleted_while_its_location_is_unreachable(world, control, airflow_db, capfd):
@@ -116,7 +118,7 @@ def test_a_rerun_with_another_ttl_moves_the_expiry_the_nightly_honours(world, co
     assert first.state == "success", task_states(first)
     rerun = run_dag("saxml_gke_deploy", run_conf=conf(world, ttl_hours=72))
     assert rerun.state == "success", task_states(rerun)
-    moved = xcom(rerun, "ensure_cluster")["expiry_moved_on"]
+    moved = xcom(rerun, "record_deployment")["expiry_moved_on"]
     assert {"cluster saxml", "node pool tpu1", "node pool tpu2"} <= set(moved), moved
     kinds = {item.split(" ", 1)[0] for item in moved}
     assert {"bucket", "address", "service"} <= kinds, moved  # what outlives a cluster, too

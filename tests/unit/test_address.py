@@ -4,10 +4,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from saxml_gke.adoption import check_adoptable
+from saxml_gke.bodies import address_body
 from saxml_gke.errors import DeploymentError
+from saxml_gke.operators.compute import ReserveHttpAddressOperator
 from saxml_gke.spec import build_spec
-from saxml_gke.steps.address import address_body, check_adoptable, ensure_http_address
-from saxml_gke.steps.base import StepContext
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 
@@ -36,8 +37,10 @@ def test_an_external_address_has_no_subnetwork() -> None:
 
 def test_no_load_balancer_needs_no_address_and_calls_nothing() -> None:
     # No connection exists in this test: any Google API call would fail.
-    ctx = StepContext(spec=spec("none"), gcp_conn_id="no-such-connection", upstream={}, log=None)
-    assert ensure_http_address(ctx)["ip"] is None
+    task = ReserveHttpAddressOperator(
+        task_id="ensure_http_address", spec=spec("none").to_dict(), gcp_conn_id="no-such-connection"
+    )
+    assert task.execute(context={})["ip"] is None
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,7 @@ from typing import Any
 
 import pytest
 
-from saxml_gke.errors import DeploymentError
-from saxml_gke.ownership import Owner
-from saxml_gke.spec import build_spec
-from saxml_gke.steps.adoption import (
+from saxml_gke.adoption import (
     ABSENT,
     ADOPTED,
     OURS,
@@ -18,6 +15,9 @@ from saxml_gke.steps.adoption import (
     check_node_pool,
     check_service_account,
 )
+from saxml_gke.errors import DeploymentError
+from saxml_gke.ownership import Owner
+from saxml_gke.spec import build_spec
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 CONF = {"project_id": "my-project", "zone": "us-west4-a"}

@@ -12,7 +12,12 @@ def test_dag_bag_has_no_import_errors() -> None:
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {}
-    assert set(bag.dags) == {"saxml_gke_deploy", "saxml_gke_teardown"}
+    assert set(bag.dags) == {
+        "saxml_gke_deploy",
+        "saxml_gke_teardown",
+        "example_team_llm_serve",
+        "example_team_llm_tear_down",
+    }
     dag = bag.dags["saxml_gke_deploy"]
     assert "plan" in dag.task_dict
     assert dag.params.get_param("project_id").schema["type"] == "string"

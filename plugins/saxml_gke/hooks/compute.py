@@ -85,16 +85,3 @@ class ComputeHook(DiscoveryApiHook):
             project=project_id, region=region, operation=name
         )
         return self.execute(f"get operation {name}", request)
-
-
-def operation_error(operation: Operation) -> str | None:
-    """The errors of a DONE operation, joined; None when it succeeded."""
-    errors = (operation.get("error") or {}).get("errors") or []
-    if not errors:
-        return None
-    return "; ".join(f"{e.get('code', 'ERROR')}: {e.get('message', '')}" for e in errors)
-
-
-def resource_name(link: str) -> str:
-    """The last segment of a Compute resource URL (selfLink, user or target link)."""
-    return link.rstrip("/").rsplit("/", 1)[-1]

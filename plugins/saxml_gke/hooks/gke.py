@@ -2,7 +2,7 @@
 
 The REST transport takes an `http(s)://` endpoint override (the emulator, or a Private Service
 Connect endpoint) and needs no gRPC channel. Bodies and results are the REST JSON (camelCase),
-so they compare directly with `gke_bodies`.
+so they compare directly with `bodies`.
 """
 
 import json

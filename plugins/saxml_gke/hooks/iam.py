@@ -9,6 +9,7 @@ from typing import Any
 
 from googleapiclient.errors import HttpError
 
+from saxml_gke.bodies import edit_binding
 from saxml_gke.hooks.discovery_api import DiscoveryApiHook
 from saxml_gke.hooks.google import describe_policy_error
 from saxml_gke.retry import with_retries
@@ -30,13 +31,10 @@ class IamHook(DiscoveryApiHook):
         )
 
     def ensure_service_account(
-        self, *, project_id: str, account_id: str, display_name: str, description: str
+        self, *, project_id: str, body: dict[str, Any]
     ) -> tuple[dict[str, Any], bool]:
         """The account, and whether this call created it."""
-        body = {
-            "accountId": account_id,
-            "serviceAccount": {"displayName": display_name, "description": description},
-        }
+        account_id = body["accountId"]
         request = (
             self._iam.projects().serviceAccounts().create(name=f"projects/{project_id}", body=body)
         )
@@ -73,20 +71,8 @@ class IamHook(DiscoveryApiHook):
 
         def edit() -> bool:
             policy = accounts.getIamPolicy(resource=_account(email)).execute(num_retries=0)
-            bindings = policy.setdefault("bindings", [])
-            binding = next((b for b in bindings if b["role"] == role), None)
-            present = binding is not None and member in binding.get("members", [])
-            if present == add:
+            if not edit_binding(policy.setdefault("bindings", []), role, member, add=add):
                 return False
-            if add:
-                if binding is None:
-                    bindings.append({"role": role, "members": [member]})
-                else:
-                    binding["members"].append(member)
-            else:
-                binding["members"].remove(member)
-                if not binding["members"]:
-                    bindings.remove(binding)
             accounts.setIamPolicy(resource=_account(email), body={"policy": policy}).execute(
                 num_retries=0
             )

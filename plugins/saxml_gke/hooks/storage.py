@@ -6,6 +6,8 @@ from typing import Any
 from google.api_core import exceptions as core
 from google.cloud import storage
 
+from saxml_gke.bodies import edit_binding
+from saxml_gke.errors import DeploymentError, ErrorKind
 from saxml_gke.hooks.google import GoogleApiHook, describe_google_error, describe_policy_error
 from saxml_gke.retry import with_retries
 
@@ -28,6 +30,25 @@ class StorageHook(GoogleApiHook):
                 answers=(core.NotFound, core.Forbidden),
             )
         except core.NotFound:
+            return None
+
+    def bucket_labels(self, *, name: str) -> dict[str, str] | None:
+        """The bucket's labels, None when it does not exist; another project's is refused."""
+        try:
+            bucket = self.get_bucket(name=name)
+        except core.Forbidden as error:
+            raise DeploymentError(
+                ErrorKind.PERMANENT,
+                f"bucket {name} exists but this project cannot use it ({error.message}); bucket "
+                "names are global: set the bucket parameter to a name of your own",
+            ) from error
+        return None if bucket is None else dict(bucket.labels or {})
+
+    def readable_bucket(self, *, name: str) -> storage.Bucket | None:
+        """The bucket; None when it does not exist or is another project's (so never ours)."""
+        try:
+            return self.get_bucket(name=name)
+        except core.Forbidden:
             return None
 
     def list_buckets(self, *, project_id: str) -> list[storage.Bucket]:
@@ -84,19 +105,8 @@ class StorageHook(GoogleApiHook):
 
         def edit() -> bool:
             policy = bucket.get_iam_policy(requested_policy_version=3)
-            binding = next((b for b in policy.bindings if b["role"] == role), None)
-            present = binding is not None and member in binding["members"]
-            if present == add:
+            if not edit_binding(policy.bindings, role, member, add=add):
                 return False
-            if add:
-                if binding is None:
-                    policy.bindings.append({"role": role, "members": {member}})
-                else:
-                    binding["members"].add(member)
-            else:
-                binding["members"].discard(member)
-                if not binding["members"]:
-                    policy.bindings.remove(binding)
             bucket.set_iam_policy(policy)
             return True
 

@@ -1,1 +1,1 @@
-"""Thin operators: read the spec, run a step, defer its waits to the triggerer."""
+"""One operator class per tutorial step, a module per remote system or step group."""

@@ -1,51 +1,128 @@
-"""Sensors for the Saxml deployment: every pod Ready, and the model loaded on every replica.
+"""Sensors for the Saxml deployment: every pod Ready, the model loaded on every replica, and
+the load balancer's address.
 
-They defer to the triggerer (no worker slot while waiting). `poke` looks once with the same
-probe, so `mode="poke"` or `"reschedule"` also work where no triggerer runs.
+Real sensors: `poke` takes one look (the same look as the trigger's, run once), so
+`mode="poke"` and `mode="reschedule"` work as Airflow documents them. With `deferrable=True`,
+the default, the triggerer waits and no worker slot is held; the trigger ends the task.
 """
 
-from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 
-from saxml_gke.operators.step import StepRunner
-from saxml_gke.steps.base import Wait, continuation
-from saxml_gke.waits import PROBES
+from saxml_gke.manifests import leader_selector
+from saxml_gke.operators.base import DeploymentTask, look_once
+from saxml_gke.triggers.base import WaitTrigger
 
 
-class _StepSensor(StepRunner, BaseSensorOperator):
+class SaxmlSensor(DeploymentTask, BaseSensorOperator):
+    """A wait on the cluster's Kubernetes API; `cluster` is `ensure_cluster`'s output. The
+    timeout and the poke interval come from the spec's waits."""
+
+    template_fields = ("spec", "cluster")
     ui_color = "#e6f4ea"
 
     def __init__(
         self,
         *,
-        needs: Sequence[str] = ("ensure_cluster",),
+        spec: Any,
+        cluster: Any,
         gcp_conn_id: str = "google_cloud_default",
+        deferrable: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.needs = tuple(needs)
-        self.gcp_conn_id = gcp_conn_id
+        self.spec, self.cluster, self.gcp_conn_id = spec, cluster, gcp_conn_id
+        self.deferrable = deferrable
+        self._state: dict[str, Any] = {}  # carried between pokes in poke mode
 
-    def poke(self, context: Any) -> bool:
-        wait = continuation(self.step)(self._context(context))
-        assert isinstance(wait, Wait)
-        poll = PROBES[wait.probe](wait.arguments, {})
-        if poll.failure:
-            raise AirflowFailException(poll.failure)
-        self.log.info("%s: %s", wait.description, poll.progress)
-        return poll.done
+    def trigger(self) -> WaitTrigger:
+        """The wait, as the trigger that runs it."""
+        raise NotImplementedError
+
+    def timeout_seconds(self) -> float:
+        return self.deployment.waits.pods_timeout
+
+    def execute(self, context: Any) -> Any:
+        if self.deferrable:
+            return self.wait_for(self.trigger())
+        self.timeout = self.timeout_seconds()
+        self.poke_interval = self.deployment.waits.poll_seconds
+        return super().execute(context)
+
+    def poke(self, context: Any) -> PokeReturnValue:
+        trigger = self.trigger()
+        trigger.state = self._state
+        look = look_once(trigger)
+        if look.failure:
+            raise AirflowFailException(f"{trigger.waiting.description}: {look.failure}")
+        self._state = look.state or self._state
+        self.log.info("%s: %s", trigger.waiting.description, look.progress)
+        result = trigger.waiting.result(look.result) if look.done else None
+        return PokeReturnValue(is_done=look.done, xcom_value=result)
+
+    def waiting_for(self, description: str) -> dict[str, Any]:
+        """The trigger's `waiting` and `cluster` arguments."""
+        return {"cluster": self.cluster,
+                "waiting": self.waiting(description, self.timeout_seconds())}  # fmt: skip
 
 
-class PodsReadySensor(_StepSensor):
+class PodsReadySensor(SaxmlSensor):
     """Every pod of the deployment (admin server, model-server JobSet, sax-http) is Ready."""
 
-    step = "saxml_gke.steps.saxml:wait_for_pods"
+    def trigger(self) -> WaitTrigger:
+        from saxml_gke.triggers.kubernetes import PodsReadyTrigger
+
+        spec = self.deployment
+        expected = 2 + spec.tpu.slices * spec.tpu.nodes_per_slice  # admin, sax-http, servers
+        return PodsReadyTrigger(
+            namespace=spec.identity.namespace,
+            label_selector=spec.owner.selector(),
+            expected=expected,
+            **self.waiting_for(f"{expected} Saxml pods Ready"),
+        )
 
 
-class ModelLoadedSensor(_StepSensor):
+class ModelLoadedSensor(SaxmlSensor):
     """`Successfully loaded model for key: <model_key>` in the leader pod of every replica."""
 
-    step = "saxml_gke.steps.saxml:wait_for_model_loaded"
+    def timeout_seconds(self) -> float:
+        return self.deployment.waits.model_load_timeout
+
+    def trigger(self) -> WaitTrigger:
+        from saxml_gke.triggers.kubernetes import ModelLoadedTrigger
+
+        spec = self.deployment
+        return ModelLoadedTrigger(
+            namespace=spec.identity.namespace,
+            leader_selector=leader_selector(spec),
+            wanted={
+                "model_key": spec.saxml.model_key,
+                "model_path": spec.saxml.model_path,
+                "replicas": spec.saxml.model_replicas,
+            },
+            **self.waiting_for(
+                f"{spec.saxml.model_key} loaded on {spec.saxml.model_replicas} replicas"
+            ),
+        )
+
+
+class HttpAddressSensor(SaxmlSensor):
+    """sax-http's load balancer has its address (at once with http_exposure=none: there is
+    none)."""
+
+    def execute(self, context: Any) -> Any:
+        if self.deployment.saxml.http_exposure == "none":
+            return {"address": None, "endpoint": None, "exposure": "none"}
+        return super().execute(context)
+
+    def trigger(self) -> WaitTrigger:
+        from saxml_gke.triggers.kubernetes import ServiceAddressTrigger
+
+        spec = self.deployment
+        return ServiceAddressTrigger(
+            namespace=spec.identity.namespace,
+            name=spec.saxml.http_service,
+            **self.waiting_for(f"the {spec.saxml.http_exposure} load balancer address"),
+        )

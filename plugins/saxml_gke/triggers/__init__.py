@@ -1,1 +1,2 @@
-"""Async pollers for the triggerer (they live in plugins/, which the triggerer can import)."""
+"""The waits, run by the triggerer (they live in plugins/, which the triggerer can import); each
+ends its task."""

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from google.cloud import container_v1
 
-from saxml_gke.gke_bodies import (
+from saxml_gke.bodies import (
     cluster_body,
     cluster_mismatches,
     node_pool_body,
@@ -92,3 +92,16 @@ def test_mismatches_name_the_field_the_value_and_the_need() -> None:
         "TPU topology is '4x4', needs '4x8'",
         "node count is 4, needs 8",
     ]
+
+
+def test_one_function_grants_and_revokes_in_any_iam_policy() -> None:
+    from saxml_gke.bodies import edit_binding
+
+    bindings = [{"role": "roles/viewer", "members": {"user:a@example.com"}}]  # a bucket's: sets
+    assert edit_binding(bindings, "roles/storage.objectAdmin", "serviceAccount:sa", add=True)
+    assert not edit_binding(bindings, "roles/storage.objectAdmin", "serviceAccount:sa", add=True)
+    assert edit_binding(bindings, "roles/viewer", "user:b@example.com", add=True)
+    assert sorted(bindings[0]["members"]) == ["user:a@example.com", "user:b@example.com"]
+    assert edit_binding(bindings, "roles/storage.objectAdmin", "serviceAccount:sa", add=False)
+    assert [b["role"] for b in bindings] == ["roles/viewer"]  # an empty binding goes
+    assert not edit_binding(bindings, "roles/owner", "user:a@example.com", add=False)

@@ -1,13 +1,15 @@
-"""DeploymentSpec -> GKE API request bodies, and what an existing cluster or pool lacks.
+"""DeploymentSpec -> every request body the deployment sends: GKE, Compute, IAM, Kubernetes.
 
-Bodies are the container v1 REST JSON (camelCase), so they read like the API reference and parse
+Bodies are the APIs' REST JSON (camelCase), so they read like the API references; GKE's parse
 with the google-cloud-container proto types. The mismatch functions let a rerun adopt what exists
-when it matches and refuse, with a message, when it does not: never a silent delete.
+when it matches and refuse, with a message, when it does not: never a silent delete. Pure.
 """
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
+from saxml_gke.ownership import Owner
 from saxml_gke.spec import DeploymentSpec, NodePoolSpec
 
 CPU_POOL = "default-pool"
@@ -104,3 +106,77 @@ def node_pool_mismatches(pool: NodePoolSpec, existing: Mapping[str, Any]) -> lis
         for field in wanted
         if actual[field] != wanted[field]
     ]
+
+
+def address_type(spec: DeploymentSpec) -> str:
+    return "INTERNAL" if spec.saxml.http_exposure == "internal" else "EXTERNAL"
+
+
+def address_body(spec: DeploymentSpec) -> dict[str, Any]:
+    """The static address of the sax-http load balancer (compute v1 addresses.insert)."""
+    body: dict[str, Any] = {
+        "name": spec.saxml.http_address,
+        "description": f"sax-http load balancer of saxml-gke deployment {spec.deployment}",
+        "addressType": address_type(spec),
+        "labels": spec.labels,
+    }
+    if body["addressType"] == "INTERNAL":  # in the cluster's (default) network
+        body["subnetwork"] = (
+            f"projects/{spec.project_id}/regions/{spec.cluster.region}/subnetworks/default"
+        )
+    return body
+
+
+def service_account_body(spec: DeploymentSpec) -> dict[str, Any]:
+    """The Google service account the pods act as (iam v1 serviceAccounts.create); its
+    description carries the deployment's marks, since accounts have no labels."""
+    return {
+        "accountId": spec.identity.gsa_name,
+        "serviceAccount": {
+            "displayName": f"Saxml ({spec.deployment})",
+            "description": spec.owner.account_description(spec.expires_at),
+        },
+    }
+
+
+def edit_binding(bindings: list[dict[str, Any]], role: str, member: str, *, add: bool) -> bool:
+    """Grant (`add`) or revoke `role` for `member` in an IAM policy's bindings, in place;
+    whether they changed. Any IAM policy: a service account's, a bucket's."""
+    binding = next((b for b in bindings if b["role"] == role), None)
+    members = list(binding["members"]) if binding else []
+    if (member in members) == add:
+        return False
+    if add:
+        members.append(member)
+    else:
+        members.remove(member)
+    if binding is None:
+        bindings.append({"role": role, "members": members})
+    elif members:
+        binding["members"] = members
+    else:
+        bindings.remove(binding)
+    return True
+
+
+# Where a deployment keeps its spec in its cluster, so the nightly teardown knows every name
+# it used (bucket, service accounts, ...) without the run that created it.
+SPEC_CONFIG_MAP = ("kube-system", "saxml-gke-deployment")
+
+
+def spec_config_map(spec: DeploymentSpec) -> dict[str, Any]:
+    namespace, name = SPEC_CONFIG_MAP
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(spec.labels)},
+        "data": {"spec.json": json.dumps(spec.to_dict())},
+    }
+
+
+def stored_spec(owner: Owner, config_map: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The spec (as a dict) in the deployment's ConfigMap; None when there is none, or the
+    ConfigMap of that name is not the deployment's."""
+    if config_map is None or not owner.owns(config_map["metadata"].get("labels")):
+        return None
+    return json.loads(config_map["data"]["spec.json"])

@@ -1,70 +1,25 @@
-"""check_ownership, and the adoption rules every ensure step applies to what already exists.
+"""The adoption rules for what already exists, applied before anything is created and again by
+each step that creates.
 
 What exists and carries the deployment's identity is adopted and reconciled. What exists without
 it belongs to someone else (another deployment, a person, another tool): it is refused, naming
-the resource, the marks it carries and what to do, before anything is created; the ensure steps
-apply the same rules again in case something appeared since. The exceptions are explicit: an
-existing cluster with `adopt_cluster` and an existing bucket with `adopt_bucket` are used, never
-changed or deleted. A Google service account that is not the deployment's is always refused: the
+the resource, the marks it carries and what to do. The exceptions are explicit: an existing
+cluster with `adopt_cluster` and an existing bucket with `adopt_bucket` are used, never changed
+or deleted. A Google service account that is not the deployment's is always refused: the
 deployment would grant it access to the bucket and hand it to the cluster's pods.
+
+Pure: callers pass what they read.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from google.api_core import exceptions as core
-
+from saxml_gke.bodies import address_type, cluster_mismatches
 from saxml_gke.errors import DeploymentError, ErrorKind
-from saxml_gke.gke_bodies import cluster_mismatches
-from saxml_gke.hooks.compute import ComputeHook
-from saxml_gke.hooks.gke import GkeHook
-from saxml_gke.hooks.iam import IamHook
-from saxml_gke.hooks.storage import StorageHook
 from saxml_gke.ownership import describe_marks
 from saxml_gke.spec import DeploymentSpec, NodePoolSpec
-from saxml_gke.steps.base import Result, StepContext
 
 ABSENT, OURS, ADOPTED = "absent", "ours", "adopted"
-
-
-def check_ownership(ctx: StepContext) -> Result:
-    """Every refusal at once, before the first create."""
-    spec = ctx.spec
-    verdicts: dict[str, str] = {}
-    refusals: list[str] = []
-
-    def judge(what: str, check: Callable[[], str]) -> None:
-        try:
-            verdicts[what] = check()
-        except DeploymentError as error:
-            refusals.append(str(error))
-
-    gke = GkeHook(gcp_conn_id=ctx.gcp_conn_id)
-    where = {"project_id": spec.project_id, "zone": spec.cluster.zone}
-    cluster = gke.get_cluster(**where, name=spec.cluster.name)
-    judge("cluster", lambda: check_cluster(spec, cluster))
-    if cluster is not None:
-        for pool in spec.tpu.node_pools:
-            existing = gke.get_node_pool(**where, cluster=spec.cluster.name, name=pool.name)
-            judge(f"node pool {pool.name}", lambda p=pool, e=existing: check_node_pool(spec, p, e))
-    judge("bucket", lambda: check_bucket(spec, read_bucket_labels(spec, ctx.gcp_conn_id)))
-    if spec.saxml.http_address:
-        found = ComputeHook(gcp_conn_id=ctx.gcp_conn_id).get_address(
-            project_id=spec.project_id, region=spec.cluster.region, name=spec.saxml.http_address
-        )
-        judge("address", lambda: check_address(spec, found))
-    account = IamHook(gcp_conn_id=ctx.gcp_conn_id).get_service_account(
-        email=spec.identity.gsa_email
-    )
-    judge("service account", lambda: check_service_account(spec, account))
-    if refusals:
-        raise DeploymentError(
-            ErrorKind.PERMANENT,
-            f"{len(refusals)} existing resource(s) are not deployment {spec.owner}'s; nothing "
-            "was created:\n" + "\n".join(f"  - {refusal}" for refusal in refusals),
-        )
-    ctx.log.info("Ownership of what exists: %s", verdicts)
-    return verdicts
 
 
 def check_cluster(spec: DeploymentSpec, cluster: Mapping[str, Any] | None) -> str:
@@ -124,20 +79,6 @@ def check_bucket(spec: DeploymentSpec, labels: Mapping[str, str] | None) -> str:
     )
 
 
-def read_bucket_labels(spec: DeploymentSpec, gcp_conn_id: str) -> dict[str, str] | None:
-    """The bucket's labels, None when it does not exist; another project's is refused."""
-    name = spec.storage.bucket
-    try:
-        bucket = StorageHook(gcp_conn_id=gcp_conn_id).get_bucket(name=name)
-    except core.Forbidden as error:
-        raise DeploymentError(
-            ErrorKind.PERMANENT,
-            f"bucket {name} exists but this project cannot use it ({error.message}); bucket "
-            "names are global: set the bucket parameter to a name of your own",
-        ) from error
-    return None if bucket is None else dict(bucket.labels or {})
-
-
 def check_address(spec: DeploymentSpec, address: Mapping[str, Any] | None) -> str:
     return _ours_or_refused(
         spec,
@@ -174,3 +115,18 @@ def _refusal(what: str, marks: str, advice: str) -> DeploymentError:
     return DeploymentError(
         ErrorKind.PERMANENT, f"{what} exists but is not this deployment's ({marks}): {advice}"
     )
+
+
+def check_adoptable(spec: DeploymentSpec, address: Mapping[str, Any]) -> dict[str, Any]:
+    """An existing address is used only if it is this deployment's and of the right type:
+    never someone else's, never silently replaced."""
+    name = spec.saxml.http_address
+    check_address(spec, address)
+    wanted, actual = address_type(spec), address.get("addressType", "EXTERNAL")
+    if actual != wanted:
+        raise DeploymentError(
+            ErrorKind.PERMANENT,
+            f"address {name} is {actual} but http_exposure={spec.saxml.http_exposure} needs "
+            f"{wanted}: tear the deployment down before changing http_exposure",
+        )
+    return {"address": name, "ip": address["address"], "address_type": actual}

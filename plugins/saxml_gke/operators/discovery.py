@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from saxml_gke.bodies import SPEC_CONFIG_MAP, stored_spec
 from saxml_gke.hooks.compute import ComputeHook
 from saxml_gke.hooks.gke import GkeHook
 from saxml_gke.hooks.iam import IamHook
@@ -35,10 +36,7 @@ from saxml_gke.ownership import (
     expired,
     looks_managed,
 )
-from saxml_gke.spec import DeploymentSpec, build_spec
-from saxml_gke.steps.base import StepContext
-from saxml_gke.steps.cluster import stored_spec
-from saxml_gke.steps.teardown import leftovers
+from saxml_gke.spec import build_spec
 
 ANY_ZONE = "-"
 log = logging.getLogger(__name__)
@@ -129,7 +127,8 @@ def _spec_of(
             ca_certificate=cluster["masterAuth"]["clusterCaCertificate"],
             gcp_conn_id=gcp_conn_id,
         )
-        stored = stored_spec(owner, kube)
+        namespace, name = SPEC_CONFIG_MAP
+        stored = stored_spec(owner, kube.get("v1", "ConfigMap", name, namespace=namespace))
         if stored is not None:
             return stored
     return _derived_spec(owner, {"adopt_cluster": adopted}, now)
@@ -220,5 +219,8 @@ def _in(location: str, unreachable: list[str]) -> bool:
 
 def existing_resources(spec: dict[str, Any], *, gcp_conn_id: str) -> list[str]:
     """What of a deployment exists now: what tearing it down would delete."""
-    ctx = StepContext(DeploymentSpec.from_dict(spec), gcp_conn_id, {}, logging.getLogger(__name__))
-    return leftovers(ctx)
+    from saxml_gke.operators.teardown import VerifyTeardownOperator, leftovers
+
+    return leftovers(
+        VerifyTeardownOperator(task_id="would_tear_down", spec=spec, gcp_conn_id=gcp_conn_id)
+    )

@@ -1,0 +1,156 @@
+"""GKE: the Standard cluster and its multi-host TPU node pools, created and deleted.
+
+Tutorial: "Create a GKE Standard cluster" and "Create the TPU node pools". Each operator makes
+its calls, then waits for GKE's state in the triggerer (saxml_gke.triggers.gke), which ends the
+task with its result.
+"""
+
+from typing import Any
+
+from saxml_gke.adoption import ABSENT, ADOPTED, check_cluster, check_node_pool
+from saxml_gke.bodies import cluster_body, node_pool_body, node_pool_mismatches
+from saxml_gke.errors import DeploymentError, ErrorKind
+from saxml_gke.operators.base import DeploymentOperator, fails_fast
+from saxml_gke.operators.teardown_base import TeardownOperator
+
+
+class CreateClusterOperator(DeploymentOperator):
+    """The GKE Standard cluster with Workload Identity and its CPU pool; ends with how to reach
+    its Kubernetes API (`endpoint`, `ca_certificate`), which later tasks take as `cluster`."""
+
+    @fails_fast
+    def execute(self, context: Any) -> dict[str, Any]:
+        spec, name = self.deployment, self.deployment.cluster.name
+        existing = self.gke.get_cluster(**self.in_zone, name=name)
+        verdict = check_cluster(spec, existing)
+        operation = None
+        if existing is None:
+            operation = self.gke.create_cluster(**self.in_zone, body=cluster_body(spec))
+            self.log.info("Creating cluster %s (operation %s)", name, operation)
+        else:
+            self.log.info("Cluster %s exists (%s, %s): using it", name, existing["status"], verdict)
+        from saxml_gke.triggers.gke import ClusterRunningTrigger
+
+        return self.wait_for(
+            ClusterRunningTrigger(
+                **self.in_zone,
+                cluster=name,
+                waiting=self.waiting(
+                    f"cluster {name}",
+                    spec.waits.operation_timeout,
+                    created=verdict == ABSENT,
+                    adopted=verdict == ADOPTED,
+                    operation=operation,
+                ),
+            )
+        )
+
+
+class CreateTpuNodePoolsOperator(DeploymentOperator):
+    """One multi-host TPU node pool per slice, created in parallel; existing pools of the
+    deployment that match are adopted."""
+
+    @fails_fast
+    def execute(self, context: Any) -> dict[str, Any]:
+        spec = self.deployment
+        where = {**self.in_zone, "cluster": spec.cluster.name}
+        operations, adopted, problems = {}, [], []
+        for pool in spec.tpu.node_pools:
+            existing = self.gke.get_node_pool(**where, name=pool.name)
+            check_node_pool(spec, pool, existing)
+            if existing is None:
+                operations[pool.name] = self.gke.create_node_pool(
+                    **where, body=node_pool_body(spec, pool)
+                )
+                self.log.info("Creating node pool %s (operation %s)", pool.name,
+                              operations[pool.name])  # fmt: skip
+            elif mismatches := node_pool_mismatches(pool, existing):
+                problems.append(f"{pool.name}: " + "; ".join(mismatches))
+            else:
+                adopted.append(pool.name)
+        if problems:
+            raise DeploymentError(
+                ErrorKind.PERMANENT,
+                "existing node pools do not match the spec: " + " | ".join(problems)
+                + ". Nothing was changed; delete them or change the TPU parameters.",
+            )  # fmt: skip
+        if adopted:
+            self.log.info("Adopting existing node pools: %s", ", ".join(adopted))
+        from saxml_gke.triggers.gke import NodePoolsSettledTrigger
+
+        return self.wait_for(
+            NodePoolsSettledTrigger(
+                **where,
+                pools=[pool.name for pool in spec.tpu.node_pools],
+                capacity={
+                    "zone": spec.cluster.zone,
+                    "machine_type": spec.tpu.machine_type,
+                    "capacity": spec.tpu.capacity,
+                },
+                waiting=self.waiting(
+                    f"{len(spec.tpu.node_pools)} TPU node pools",
+                    spec.waits.operation_timeout,
+                    operations=operations,
+                    adopted=adopted,
+                    nodes=spec.tpu.nodes_per_slice * spec.tpu.slices,
+                    chips=spec.tpu.chips_per_slice * spec.tpu.slices,
+                ),
+            )
+        )
+
+
+class DeleteTpuNodePoolsOperator(TeardownOperator):
+    """The TPU pools that carry the deployment's identity, in its own cluster or an adopted one
+    (also those of an earlier run with more slices). They bill while their nodes exist."""
+
+    @fails_fast
+    def execute(self, context: Any) -> dict[str, Any]:
+        spec, cluster = self.deployment, self.found_cluster()
+        if cluster is None or (cluster["own"] and cluster.get("status") != "RUNNING"):
+            return self.deleted([])  # none, or they go with the cluster being deleted
+        where = {**self.in_zone, "cluster": spec.cluster.name}
+        deleting = [
+            pool
+            for pool in self.our_node_pools(cluster)
+            if self.gke.delete_node_pool(**where, name=pool)
+        ]
+        if not deleting:
+            return self.deleted([])
+        from saxml_gke.triggers.gke import NodePoolsGoneTrigger
+
+        return self.wait_for(
+            NodePoolsGoneTrigger(
+                **where,
+                pools=deleting,
+                waiting=self.waiting(
+                    f"TPU node pools {', '.join(deleting)} to go",
+                    spec.waits.operation_timeout,
+                    deleted=[f"node pool {name}" for name in deleting],
+                ),
+            )
+        )
+
+
+class DeleteClusterOperator(TeardownOperator):
+    """The cluster, when it is the deployment's own; an adopted one stays."""
+
+    @fails_fast
+    def execute(self, context: Any) -> dict[str, Any]:
+        spec, cluster = self.deployment, self.found_cluster()
+        if cluster is None or not cluster["own"]:
+            return self.deleted([])
+        name = spec.cluster.name
+        started = self.gke.delete_cluster(**self.in_zone, name=name)
+        from saxml_gke.triggers.gke import ClusterGoneTrigger
+
+        return self.wait_for(
+            ClusterGoneTrigger(
+                **self.in_zone,
+                cluster=name,
+                waiting=self.waiting(
+                    f"cluster {name} to go",
+                    spec.waits.operation_timeout,
+                    deleted=[f"cluster {name}"] if started else [],
+                ),
+            )
+        )
