@@ -14,6 +14,9 @@ from typing import Any
 from airflow.sdk import TaskGroup, chain
 from airflow.sdk.bases.skipmixin import SkipMixin
 
+from saxml_gke.bodies import SPEC_CONFIG_MAP
+from saxml_gke.errors import DeploymentError, ErrorKind
+from saxml_gke.manifests import object_refs
 from saxml_gke.operators.base import DeploymentOperator, fails_fast
 from saxml_gke.operators.compute import DeleteForwardingRulesOperator, ReleaseHttpAddressOperator
 from saxml_gke.operators.gke import DeleteClusterOperator, DeleteTpuNodePoolsOperator
@@ -96,8 +99,6 @@ class VerifyTeardownOperator(TeardownOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         remaining = leftovers(self)
         if remaining:
-            from saxml_gke.errors import DeploymentError, ErrorKind
-
             raise DeploymentError(
                 ErrorKind.PERMANENT, "still exist after teardown: " + "; ".join(remaining)
             )
@@ -118,11 +119,8 @@ def leftovers(task: TeardownOperator) -> list[str]:
             f"node pool {pool} in cluster {spec.cluster.name}"
             for pool in task.our_node_pools(cluster)
         ]
-        kube = task.reachable_kube()
+        kube = task.reachable_kube(cluster)
         if kube is not None:
-            from saxml_gke.bodies import SPEC_CONFIG_MAP
-            from saxml_gke.manifests import object_refs
-
             namespace, name = SPEC_CONFIG_MAP
             refs = [
                 http_service_ref(spec),

@@ -39,11 +39,12 @@ class TeardownOperator(DeploymentOperator):
             "own": spec.owner.owns(cluster.get("resourceLabels")),
         }
 
-    def reachable_kube(self) -> "KubeHook | None":
-        """The cluster's Kubernetes API, when the cluster exists and serves it."""
+    def reachable_kube(self, cluster: dict[str, Any] | None = None) -> "KubeHook | None":
+        """The Kubernetes API of `cluster` (looked up when not given), when it exists and
+        serves it."""
         from saxml_gke.hooks.kube import KubeHook
 
-        cluster = self.found_cluster()
+        cluster = cluster or self.found_cluster()
         if cluster is None or cluster.get("status") != "RUNNING" or not cluster.get("endpoint"):
             return None
         return KubeHook(
