@@ -26,17 +26,18 @@ def record_event(
     metadata = involved["metadata"]
     namespace = metadata.get("namespace") or "default"
     now = kube_timestamp(store.clock.now())
-    for event in store.list_objects(events, namespace):
+    this = (metadata.get("uid"), field_path, reason, message)
+
+    def repeats(event: Obj) -> bool:
         reference = event.get("involvedObject", {})
-        same_object = (reference.get("uid"), reference.get("fieldPath", "")) == (
-            metadata.get("uid"),
-            field_path,
-        )
-        if same_object and (event.get("reason"), event.get("message")) == (reason, message):
-            event["count"] = event.get("count", 1) + 1
-            event["lastTimestamp"] = now
-            event["metadata"].pop("resourceVersion", None)
-            return store.replace(events, event)
+        uid, path = reference.get("uid"), reference.get("fieldPath", "")
+        return (uid, path, event.get("reason"), event.get("message")) == this
+
+    for repeat in store.list_objects(events, namespace, repeats):
+        repeat["count"] = repeat.get("count", 1) + 1
+        repeat["lastTimestamp"] = now
+        repeat["metadata"].pop("resourceVersion", None)
+        return store.replace(events, repeat)
     reference = {
         "apiVersion": involved.get("apiVersion", "v1"),
         "kind": involved.get("kind", ""),

@@ -162,9 +162,7 @@ def controlled_by(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
 def children(controller: Controller, rtype: ResourceType, owner: Mapping[str, Any]) -> list[Obj]:
     """Objects of `rtype` in the owner's namespace that the owner controls."""
     namespace = owner["metadata"].get("namespace")
-    return [
-        obj for obj in controller.store.list_objects(rtype, namespace) if controlled_by(obj, owner)
-    ]
+    return controller.store.list_objects(rtype, namespace, lambda obj: controlled_by(obj, owner))
 
 
 def find_condition(obj: Mapping[str, Any], condition_type: str) -> dict[str, Any] | None:

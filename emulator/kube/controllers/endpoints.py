@@ -112,7 +112,7 @@ class EndpointsController(Controller):
             if not selector or service["metadata"].get("deletionTimestamp"):
                 continue
             matches = selector_matcher({"matchLabels": selector})
-            candidates = [p for p in self.store.list_objects(pod_type, namespace) if matches(p)]
+            candidates = self.store.list_objects(pod_type, namespace, matches)
             labels = dict(service["metadata"].get("labels") or {})
             if service["spec"].get("clusterIP") == "None":
                 labels[HEADLESS] = ""

@@ -346,17 +346,14 @@ class JobController(Controller):
 
     def _release_orphans(self, job_uids: set[str]) -> None:
         """Pods whose Job is gone keep no tracking finalizer (orphan pods are not counted)."""
-        self._release(
-            [
-                pod
-                for pod in self.store.list_objects(self.rtype("v1", "Pod"))
-                if _tracked(pod)
-                and not any(
-                    ref.get("controller") and ref.get("uid") in job_uids
-                    for ref in pod["metadata"].get("ownerReferences") or []
-                )
-            ]
-        )
+
+        def orphan(pod: Obj) -> bool:
+            return _tracked(pod) and not any(
+                ref.get("controller") and ref.get("uid") in job_uids
+                for ref in pod["metadata"].get("ownerReferences") or []
+            )
+
+        self._release(self.store.list_objects(self.rtype("v1", "Pod"), None, orphan))
 
     def _condition(self, kind: str, status: str, reason: str, message: str) -> dict[str, Any]:
         now = self.now()

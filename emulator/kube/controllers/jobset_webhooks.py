@@ -172,18 +172,20 @@ class JobSetWebhooks:
     def _leader(self, pod: Obj) -> Obj | None:
         """The live pod of completion index 0 of the same Job (same owner uid), if exactly one."""
         labels = pod["metadata"].get("labels") or {}
-        candidates = [
-            other
-            for other in self.store.list_objects(
-                self.store.types.by_kind("v1", "Pod"), pod["metadata"].get("namespace")
+
+        def leads(other: Obj) -> bool:
+            return (
+                not other["metadata"].get("deletionTimestamp")
+                and (other["metadata"].get("annotations") or {}).get(COMPLETION_INDEX) == "0"
+                and all(
+                    (other["metadata"].get("labels") or {}).get(key) == labels.get(key)
+                    for key in (api.JOBSET_NAME, api.REPLICATED_JOB_NAME, api.JOB_INDEX)
+                )
             )
-            if not other["metadata"].get("deletionTimestamp")
-            and (other["metadata"].get("annotations") or {}).get(COMPLETION_INDEX) == "0"
-            and all(
-                (other["metadata"].get("labels") or {}).get(key) == labels.get(key)
-                for key in (api.JOBSET_NAME, api.REPLICATED_JOB_NAME, api.JOB_INDEX)
-            )
-        ]
+
+        candidates = self.store.list_objects(
+            self.store.types.by_kind("v1", "Pod"), pod["metadata"].get("namespace"), leads
+        )
         if len(candidates) != 1 or _owner_uid(candidates[0]) != _owner_uid(pod):
             return None
         return candidates[0]

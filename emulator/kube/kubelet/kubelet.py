@@ -49,15 +49,27 @@ class Kubelet:
             self.sync()
 
     def sync(self) -> None:
-        """Match the workers to the pods bound to existing nodes whose VM runs."""
+        """Match the workers to the pods bound to existing nodes whose VM runs.
+
+        This runs after every write in the cluster, so only the pods that changed since their
+        worker last observed them are copied out of the store."""
         store = self.cluster.store
         nodes = {node["metadata"]["name"] for node in store.list_objects(self._nodes)}
         nodes -= set(self.cluster.nodes.down)
-        pods = store.list_objects(self._pods)
-        running = set()
-        for pod in pods:
+        existing: set[str] = set()
+        bound: set[str] = set()
+
+        def changed(pod: Obj) -> bool:
+            uid = pod["metadata"]["uid"]
+            existing.add(uid)
             if (pod.get("spec") or {}).get("nodeName") not in nodes:
-                continue
+                return False
+            bound.add(uid)
+            worker = self._workers.get(uid)
+            version = pod["metadata"].get("resourceVersion")
+            return worker is None or worker.pod["metadata"].get("resourceVersion") != version
+
+        for pod in store.list_objects(self._pods, None, changed):
             uid = pod["metadata"]["uid"]
             worker = self._workers.get(uid)
             if worker is None:
@@ -65,10 +77,8 @@ class Kubelet:
                     continue
                 worker = self._workers[uid] = PodWorker(self, pod)
             worker.observe(pod)
-            running.add(uid)
-        for uid in [uid for uid in self._workers if uid not in running]:
+        for uid in [uid for uid in self._workers if uid not in bound]:
             self._workers.pop(uid).abort()
-        existing = {pod["metadata"]["uid"] for pod in pods}
         for uid in [uid for uid in self._logs if uid not in existing]:
             del self._logs[uid]
 

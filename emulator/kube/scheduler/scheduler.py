@@ -48,7 +48,7 @@ class Scheduler:
 
     def schedule_pending(self) -> None:
         """One pass over every pod waiting for a node."""
-        pending = [pod for pod in self.cluster.store.list_objects(self._pods) if _waiting(pod)]
+        pending = self.cluster.store.list_objects(self._pods, None, _waiting)
         self._attempts = {
             uid: attempt
             for uid, attempt in self._attempts.items()
