@@ -1,9 +1,10 @@
 """The emulated Google Cloud in one process: builds the world, serves each API on its own port.
 
 Every API listens on its own 127.0.0.1 port (IAM and Resource Manager v1 share URL shapes, so
-they cannot share one). The process writes a ready file with the endpoints, an operator key
-and an Airflow connection, and with a state file it saves the world on SIGTERM/SIGINT and
-restores it, ports included, on the next start, so old keys and connections keep working.
+they cannot share one). The process writes a ready file (readable by its owner only) with the
+endpoints, an operator key, the control API's token and an Airflow connection, and with a state
+file it saves the world on SIGTERM/SIGINT and restores it, ports and token included, on the next
+start, so old keys, connections and control clients keep working.
 """
 
 import asyncio
@@ -12,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import signal
 import tempfile
 from dataclasses import dataclass
@@ -41,7 +43,9 @@ from emulator.kube.faults import kube_faults
 
 log = logging.getLogger("emulator")
 
-STATE_FORMAT = 3  # 3: Compute quota limits and reservations; 2: addresses, operations
+# 4: the control token and the issued access tokens; 3: Compute quota limits and reservations;
+# 2: addresses, operations
+STATE_FORMAT = 4
 OPERATOR_ACCOUNT = "deployer"
 # What a deployment needs, and no more: clusters, service accounts, project IAM, buckets, the
 # load balancer's static address (reserved, found by label, released with its rules), and the
@@ -58,7 +62,9 @@ OPERATOR_ROLES = (
 )
 # The APIs a client points at (the connection's `endpoint_overrides`), then the emulator's own.
 API_ENDPOINTS = ("container", "iam", "cloudresourcemanager", "storage", "compute", "serviceusage")
-# JobSet's release manifest, served where the DAG downloads it from (built by the emulator).
+# JobSet's release manifest, served where the DAG downloads it from (built by the emulator), on
+# the `releases` endpoint: public, as GitHub's release downloads are, so the DAG needs no
+# emulator credential to fetch it (it holds nothing secret, and the DAG checks its digest).
 JOBSET_MANIFEST_PATH = f"/jobset/{jobset_release.RELEASE}/manifests.yaml"
 
 
@@ -131,9 +137,11 @@ class Emulator:
         if state is None:
             operator_email = f"{OPERATOR_ACCOUNT}@{project_id}.iam.gserviceaccount.com"
             self.operator_key = PrivateKey.generate(operator_email)
+            self.control_token = secrets.token_urlsafe(32)
             self._add_operator()
         else:
             self.operator_key = PrivateKey.load(state["operator_key"])
+            self.control_token = state["control_token"]
             self.ports = dict(state["ports"])
             for name, service in self.world.services.items():
                 if name in state["services"]:  # a service newer than the file starts fresh
@@ -187,9 +195,10 @@ class Emulator:
             "compute": google_api_app(self.world, self.compute.routes()),
             "serviceusage": google_api_app(self.world, self.service_usage.routes()),
             "oauth2": google_api_app(self.world, self.auth.routes()),
-            "control": control_app(self),
+            "control": control_app(self, self.control_token),
+            "releases": web.Application(),
         }
-        apps["control"].add_routes([web.get(JOBSET_MANIFEST_PATH, self._jobset_manifest)])
+        apps["releases"].add_routes([web.get(JOBSET_MANIFEST_PATH, self._jobset_manifest)])
         for name, app in apps.items():
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
@@ -201,17 +210,26 @@ class Emulator:
         await self.gke.start()
 
     async def _jobset_manifest(self, request: web.Request) -> web.Response:
-        """JobSet's release, as GitHub serves release assets: the emulator's build, or the file
-        the settings name (read at each request, so it may be edited while the emulator runs)."""
-        path = self.settings.jobset_manifest
-        if path is None:
-            content = jobset_release.release_yaml().encode()
-        else:
-            try:
-                content = path.read_bytes()
-            except OSError as error:
-                raise web.HTTPNotFound(text=f"JobSet manifest unavailable: {error}") from None
+        """JobSet's release, as GitHub serves release assets."""
+        try:
+            content = self.jobset_manifest()
+        except OSError as error:
+            raise web.HTTPNotFound(text=f"JobSet manifest unavailable: {error}") from None
         return web.Response(body=content, content_type="application/octet-stream")
+
+    def jobset_manifest(self) -> bytes:
+        """The emulator's build of JobSet's release, or the file the settings name (read at each
+        request, so it may be edited while the emulator runs)."""
+        path = self.settings.jobset_manifest
+        return jobset_release.release_yaml().encode() if path is None else path.read_bytes()
+
+    def jobset_manifest_sha256(self) -> str | None:
+        """The digest of what `jobset_manifest_url` serves now (None while it serves nothing):
+        a client passes it with the URL (the DAG's `jobset_manifest_sha256`), as for any mirror."""
+        try:
+            return hashlib.sha256(self.jobset_manifest()).hexdigest()
+        except OSError:
+            return None
 
     async def stop(self) -> None:
         for runner in reversed(self._runners):
@@ -232,7 +250,9 @@ class Emulator:
             "service_account_email": self.operator_key.email,
             "service_account_key_file": str(key_path),
             "endpoints": self.endpoints,
-            "jobset_manifest_url": self.endpoints["control"] + JOBSET_MANIFEST_PATH,
+            "control_token": self.control_token,
+            "jobset_manifest_url": self.endpoints["releases"] + JOBSET_MANIFEST_PATH,
+            "jobset_manifest_sha256": self.jobset_manifest_sha256(),
             "time_scale": self.world.clock.time_scale,
             "airflow_connection": {
                 "conn_type": "google_cloud_platform",
@@ -251,6 +271,7 @@ class Emulator:
             "project_number": self.world.project_number,
             "ports": self.ports,
             "operator_key": self.operator_key.dump(),
+            "control_token": self.control_token,
             "services": {name: s.dump() for name, s in self.world.services.items()},
         }
 

@@ -56,8 +56,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import requests
-
 from emulator.gcp.compute.service import ADDRESS_SECONDS
 from emulator.gcp.gke.operations import (
     CLUSTER_CREATE_SECONDS,
@@ -80,6 +78,7 @@ from scripts.run_deploy import (
     DAG_ID,
     RUN_DIR,
     Airflow,
+    Control,
     Processes,
     failures,
     follow,
@@ -178,6 +177,7 @@ def run_conf(ready: dict[str, Any], slices: int) -> dict[str, Any]:
         "project_id": ready["project_id"],
         "zone": "us-west4-a",
         "jobset_manifest_url": ready["jobset_manifest_url"],
+        "jobset_manifest_sha256": ready["jobset_manifest_sha256"],
         "teardown": "always",
         "poll_seconds": 1,
         "tpu_slices": slices,
@@ -264,8 +264,7 @@ def measure(airflow: Airflow, run_id: str, state: str, path_wall: float) -> dict
 
 def left_behind(ready: dict[str, Any]) -> list[str]:
     """What exists in the emulator besides the operator's service account (as make run checks)."""
-    control = ready["endpoints"]["control"]
-    resources = requests.get(f"{control}/resources", timeout=30).json()["resources"]
+    resources = Control(ready).get("/resources").json()["resources"]
     return [
         f"{r['kind']} {r['name']}" for r in resources if r["name"] != ready["service_account_email"]
     ]

@@ -44,6 +44,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to a file only its owner can read, made so before the text is in it (a file
+    left by an earlier run keeps its mode through O_CREAT, hence the fchmod)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
 class Processes:
     """Child processes, each in its own session so a stop takes its whole group."""
 
@@ -111,6 +120,19 @@ def start_emulator(
             raise RuntimeError("the emulator did not become ready in 60 s")
         time.sleep(0.2)
     return json.loads(ready_file.read_text())
+
+
+class Control(requests.Session):
+    """The emulator's control API with the ready file's token: `control.get("/billing")`."""
+
+    def __init__(self, ready: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.base_url = ready["endpoints"]["control"]
+        self.headers["Authorization"] = f"Bearer {ready['control_token']}"
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", 30)
+        return super().request(method, f"{self.base_url}{url!s}", *args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -227,9 +249,7 @@ class Airflow(AirflowStack):
         home.mkdir(parents=True, exist_ok=True)
         password = secrets.token_urlsafe(16)
         passwords = home / "passwords.json"
-        passwords.touch(mode=0o600)
-        passwords.chmod(0o600)  # the admin password: readable by the owner only
-        passwords.write_text(json.dumps({"admin": password}))
+        write_private(passwords, json.dumps({"admin": password}))
         config = {
             **os.environ,
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -363,6 +383,7 @@ def main() -> int:
                     "project_id": ready["project_id"],
                     "zone": "us-west4-a",
                     "jobset_manifest_url": ready["jobset_manifest_url"],
+                    "jobset_manifest_sha256": ready["jobset_manifest_sha256"],
                     "teardown": "always",
                     "poll_seconds": 1,
                     **user_conf(),
@@ -381,11 +402,11 @@ def main() -> int:
             state = follow(airflow, run_id, timeout=3600)
             billing, left = None, []
             if target == "emulator":
-                control = ready["endpoints"]["control"]
-                billing = requests.get(f"{control}/billing", timeout=30).json()
+                control = Control(ready)
+                billing = control.get("/billing").json()
                 left = [
                     r
-                    for r in requests.get(f"{control}/resources", timeout=30).json()["resources"]
+                    for r in control.get("/resources").json()["resources"]
                     if r["name"] != ready["service_account_email"]
                 ]
             print_summary(airflow, run_id, billing)

@@ -63,6 +63,8 @@ class AuthService:
         self.token_lifetime = token_lifetime
         self.token_uri = ""  # known once the oauth2 endpoint is bound to a port
         self.tokens: dict[str, AccessToken] = {}
+        # Every token issued, expired ones too, for the control API: tests scan for them.
+        self.issued: list[tuple[str, str]] = []  # (email, access token)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/token", self.token, name="oauth2.token")]
@@ -80,6 +82,7 @@ class AuthService:
         self.tokens = {key: t for key, t in self.tokens.items() if t.expires > now}
         access_token = "ya29." + secrets.token_urlsafe(48)
         self.tokens[access_token] = AccessToken(email, now + self.token_lifetime)
+        self.issued.append((email, access_token))
         return json_response(
             {
                 "access_token": access_token,
@@ -155,6 +158,10 @@ class AuthService:
             )
         return email
 
+    def issued_tokens(self) -> list[dict[str, str]]:
+        """Every access token issued since the world was created or reset, in order."""
+        return [{"account": email, "access_token": token} for email, token in self.issued]
+
     def resources(self) -> list[Resource]:
         return []
 
@@ -165,13 +172,15 @@ class AuthService:
                 key: [token.email, token.expires]
                 for key, token in self.tokens.items()
                 if token.expires > now
-            }
+            },
+            "issued": self.issued,
         }
 
     def load(self, state: dict[str, Any]) -> None:
         self.tokens = {
             key: AccessToken(email, expires) for key, (email, expires) in state["tokens"].items()
         }
+        self.issued = [(email, token) for email, token in state["issued"]]
 
 
 def granted(world: World, members: Sequence[str], permission: str, resource: str) -> bool:

@@ -16,6 +16,7 @@ CPU_POOL = "default-pool"
 _SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 # xpk and tpu-provisioner cap multi-host TPU pools at 15 pods per node to save pod IP space.
 _TPU_MAX_PODS_PER_NODE = 15
+FLEX_START_MAX_RUN_SECONDS = 7 * 24 * 3600  # GKE's default and maximum maxRunDuration
 
 
 def cluster_body(spec: DeploymentSpec) -> dict[str, Any]:
@@ -65,10 +66,33 @@ def node_pool_body(spec: DeploymentSpec, pool: NodePoolSpec) -> dict[str, Any]:
         # model offline at a time nobody chose.
         "management": {"autoRepair": True, "autoUpgrade": False},
     }
+    if pool.flex_start:
+        _flex_start(body, pool, spec.ttl_hours)
     if pool.multi_host:
         body["placementPolicy"] = {"type": "COMPACT", "tpuTopology": pool.topology}
         body["maxPodsConstraint"] = {"maxPodsPerNode": str(_TPU_MAX_PODS_PER_NODE)}
     return body
+
+
+def _flex_start(body: dict[str, Any], pool: NodePoolSpec, ttl_hours: int) -> None:
+    """GKE's flex-start pool for a TPU slice: no nodes until GKE can start the whole slice,
+    autoscaling to it anywhere in the zone, no reservation, and no auto-repair (GKE's TPU
+    flex-start guide creates the pool with `--flex-start --enable-autoscaling --num-nodes=0
+    --total-max-nodes=N --location-policy=ANY --reservation-affinity=none
+    --no-enable-autorepair`). The nodes run at most `maxRunDuration` (GKE's default and
+    maximum: 7 days); the deployment's TTL shortens it, so they go when it expires."""
+    body["initialNodeCount"] = 0
+    body["autoscaling"] = {
+        "enabled": True,
+        "totalMaxNodeCount": pool.node_count,
+        "locationPolicy": "ANY",
+    }
+    body["management"]["autoRepair"] = False
+    config = body["config"]
+    config["flexStart"] = True
+    config["reservationAffinity"] = {"consumeReservationType": "NO_RESERVATION"}
+    if ttl_hours:
+        config["maxRunDuration"] = f"{min(ttl_hours * 3600, FLEX_START_MAX_RUN_SECONDS)}s"
 
 
 def cluster_mismatches(spec: DeploymentSpec, cluster: Mapping[str, Any]) -> list[str]:
@@ -94,12 +118,14 @@ def node_pool_mismatches(pool: NodePoolSpec, existing: Mapping[str, Any]) -> lis
         "TPU topology": placement.get("tpuTopology", ""),
         "node count": int(existing.get("initialNodeCount", 0)),
         "spot": bool(config.get("spot", False)),
+        "flex-start": bool(config.get("flexStart", False)),
     }
     wanted = {
         "machine type": pool.machine_type,
         "TPU topology": pool.topology if pool.multi_host else "",
-        "node count": pool.node_count,
+        "node count": 0 if pool.flex_start else pool.node_count,
         "spot": pool.spot,
+        "flex-start": pool.flex_start,
     }
     return [
         f"{field} is {actual[field]!r}, needs {wanted[field]!r}"

@@ -66,6 +66,8 @@ def capacity_advice(zone: str, machine_type: str, capacity: str) -> str:
         options.append("capacity=spot (preemptible, cheaper, often available sooner)")
     if capacity != "reservation":
         options.append("capacity=reservation with a reservation for this machine type")
+    if capacity != "flex-start":
+        options.append("capacity=flex-start (queued until GKE can start a whole slice)")
     options.append(f"another zone that offers {machine_type}")
     options.append("a smaller tpu_topology or fewer tpu_slices, if the model fits")
     return (

@@ -193,9 +193,11 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "capacity": {
         "default": "on-demand",
         "type": "string",
-        "enum": ["on-demand", "spot", "reservation"],
+        "enum": ["on-demand", "spot", "reservation", "flex-start"],
         "title": "Capacity",
-        "description": "How the TPU nodes are obtained.",
+        "description": "How the TPU nodes are obtained: on-demand, spot (preemptible), a "
+        "reservation, or flex-start (GKE's queued provisioning: each slice waits in a queue "
+        "until capacity appears, then runs for at most 7 days).",
         "section": "TPU",
     },
     "reservation": {
@@ -206,6 +208,16 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "title": "Reservation",
         "description": "Name of the reservation to consume: required when capacity is "
         "reservation, empty otherwise.",
+        "section": "TPU",
+    },
+    "capacity_wait_minutes": {
+        "default": 0,
+        "type": "number",
+        "minimum": 0,
+        "maximum": 1440,
+        "title": "Capacity wait (minutes)",
+        "description": "How long to wait for TPU capacity when the zone has none (a stockout), "
+        "retrying the failed slices with growing back-off; 0 fails at once (0-1440).",
         "section": "TPU",
     },
     "model_size_b": {
@@ -268,7 +280,8 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "type": "string",
         "pattern": _whole(r"v[0-9]+\.[0-9]+\.[0-9]+"),
         "title": "JobSet version",
-        "description": "JobSet release to install.",
+        "description": "JobSet release to install. Without a manifest URL, its official "
+        "release file is applied only if its sha256 is the one pinned for the version.",
         "section": "Software",
     },
     "jobset_manifest_url": {
@@ -278,7 +291,18 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "maxLength": 2048,
         "title": "JobSet manifest URL",
         "description": "JobSet install manifest; empty means the official release file of "
-        "the JobSet version. https, or http to a loopback address only.",
+        "the JobSet version. https, or http to a loopback address only; a loopback address "
+        "only when the Google connection points at the local emulator.",
+        "section": "Software",
+    },
+    "jobset_manifest_sha256": {
+        "default": None,
+        "type": ["null", "string"],
+        "pattern": _whole("[0-9a-f]{64}"),
+        "title": "JobSet manifest sha256",
+        "description": "sha256 of the file at JobSet manifest URL (64 lowercase hex digits, as "
+        "sha256sum prints it); required with that URL, and nothing is applied unless the "
+        "download matches.",
         "section": "Software",
     },
     "saxml_admin_image": {

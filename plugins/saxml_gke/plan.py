@@ -39,6 +39,7 @@ def plan_summary(spec: DeploymentSpec) -> dict[str, Any]:
             "in_catalog": spec.saxml.model_in_catalog,
         },
         "jobset_manifest_url": spec.saxml.jobset_manifest_url,
+        "jobset_manifest_sha256": spec.saxml.jobset_manifest_sha256,
         "http_exposure": spec.saxml.http_exposure,
         "http_address": spec.saxml.http_address or None,
         "teardown": spec.teardown,

@@ -10,7 +10,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from saxml_gke.errors import ErrorKind, capacity_advice, classify_operation_error
 from saxml_gke.saxml_logs import scan
 
 # A pod that stays unschedulable this many looks in a row will not fit: say why and stop.
@@ -63,37 +62,6 @@ def cluster_look(name: str, cluster: Obj | None) -> Look:
     )
 
 
-@dataclass(frozen=True)
-class CapacityContext:
-    """What a capacity failure's advice names."""
-
-    zone: str
-    machine_type: str
-    capacity: str
-
-
-def node_pools_look(pools: Mapping[str, Obj | None], capacity: CapacityContext) -> Look:
-    """Every node pool left PROVISIONING; one in ERROR fails the wait, with advice when GKE
-    had no TPUs (the others' states are reported with it)."""
-    states = {
-        name: (pool.get("status", "") if pool else "MISSING", (pool or {}).get("statusMessage", ""))
-        for name, pool in pools.items()
-    }
-    progress = ", ".join(f"{name} {status}" for name, (status, _) in states.items())
-    if not all(status in (*SETTLED, "MISSING") for status, _ in states.values()):
-        return Look(progress=progress)
-    failed = {name: state for name, state in states.items() if state[0] != "RUNNING"}
-    if not failed:
-        return Look(done=True, progress=progress, result={"pools": sorted(pools)})
-    messages = "; ".join(
-        f"{name} {status}: {message}" for name, (status, message) in failed.items()
-    )
-    if any(classify_operation_error(0, m) is ErrorKind.CAPACITY for _, m in failed.values()):
-        advice = capacity_advice(capacity.zone, capacity.machine_type, capacity.capacity)
-        messages += f". {advice}"
-    return Look(failure=f"TPU node pools failed: {messages}", progress=progress)
-
-
 def gone_look(remaining: Iterable[str]) -> Look:
     """Nothing is left of what was deleted; `remaining` names what still exists."""
     left = list(remaining)
@@ -139,9 +107,12 @@ def jobset_controller_look(deployment: Obj | None, webhook_error: str | None) ->
     return Look(done=True, progress="controller Available, webhook answering")
 
 
-def pods_look(pods: list[Obj], expected: int, unschedulable_looks: int = 0) -> Look:
+def pods_look(
+    pods: list[Obj], expected: int, unschedulable_looks: int = 0, queued: bool = False
+) -> Look:
     """`expected` pods exist and all are Ready. Fails on pods that will not become Ready by
-    themselves: image errors, crash loops, or unschedulable for UNSCHEDULABLE_LOOKS looks.
+    themselves: image errors, crash loops, or unschedulable for UNSCHEDULABLE_LOOKS looks,
+    unless their nodes are `queued` (flex-start: GKE brings them up when it finds capacity).
     The diagnostics to add to a failure are `diagnostics`' job."""
     ready = [pod for pod in pods if condition(pod, "Ready")]
     progress = f"{len(ready)}/{expected} pods Ready ({len(pods)} exist)"
@@ -149,7 +120,9 @@ def pods_look(pods: list[Obj], expected: int, unschedulable_looks: int = 0) -> L
     if fatal:
         return Look(failure="; ".join(fatal), progress=progress)
     stuck = [pod["metadata"]["name"] for pod in pods if unschedulable(pod)]
-    streak = unschedulable_looks + 1 if stuck else 0
+    if stuck and queued:
+        progress += f", {len(stuck)} waiting for their flex-start nodes"
+    streak = unschedulable_looks + 1 if stuck and not queued else 0
     if streak >= UNSCHEDULABLE_LOOKS:
         return Look(
             failure=f"pods cannot be scheduled: {', '.join(stuck)}: {_scheduling_message(pods)}",

@@ -8,6 +8,7 @@ from typing import TypeVar
 from saxml_gke.errors import DeploymentError, ErrorKind
 
 T = TypeVar("T")
+ATTEMPTS = 8
 log = logging.getLogger(__name__)
 
 
@@ -16,7 +17,7 @@ def with_retries(
     describe: Callable[[Exception], tuple[ErrorKind, str] | None],
     *,
     what: str,
-    attempts: int = 8,
+    attempts: int = ATTEMPTS,
     first_delay: float = 1.0,
     max_delay: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,

@@ -20,6 +20,7 @@ import jsonschema
 from saxml_gke import naming, saxml_models, tpu
 from saxml_gke.ownership import LABEL_EXPIRES_AT, RESERVED_LABELS, Owner, expiry_stamp
 from saxml_gke.parameters import INVISIBLE, PARAMETERS, conf_schema, defaults
+from saxml_gke.urls import is_https_or_loopback
 
 # Every rule below is matched with `fullmatch`: `$` would also match before a final newline.
 # The intersection of GCP's and Kubernetes' label rules, since every label goes on both.
@@ -53,6 +54,12 @@ _INTEGERS = tuple(
 JOBSET_RELEASE_URL = (
     "https://github.com/kubernetes-sigs/jobset/releases/download/{version}/manifests.yaml"
 )
+# The sha256 of each supported release's manifests.yaml as GitHub serves it at
+# JOBSET_RELEASE_URL: the official release is applied only when its bytes are these. Another
+# source (a mirror, the emulator) or release comes with its own digest (jobset_manifest_sha256).
+JOBSET_RELEASE_SHA256 = {
+    "v0.12.0": "a41aaf12dd0b7b0a3d626b8d6107f32c3dc889d7e7830adc46b8cdb77a8963bb",
+}
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,9 @@ class NodePoolSpec:
     multi_host: bool
     spot: bool
     reservation: str
+    # GKE's flex-start: the pool starts with no nodes and GKE brings the whole slice up when
+    # it finds capacity. Last, with a default, so specs stored by earlier versions still load.
+    flex_start: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,6 +175,9 @@ class SaxmlSpec:
     # The static address reserved for the load balancer ("" with http_exposure=none). Last,
     # with a default, so specs stored by earlier versions (which reserved none) still load.
     http_address: str = ""
+    # What the JobSet manifest must hash to; "" in specs stored before it was checked, which
+    # install nothing.
+    jobset_manifest_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -175,6 +188,9 @@ class WaitSpec:
     operation_timeout: float
     pods_timeout: float
     model_load_timeout: float
+    # How long a stockout of TPU capacity is waited out (capacity_wait_minutes; 0: fail at
+    # once). Last, with a default, so specs stored by earlier versions still load.
+    capacity_wait: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -256,6 +272,8 @@ def build_spec(conf: Mapping[str, Any], now: datetime) -> DeploymentSpec:
         problems += _capacity_problems(params)
     if usable("jobset_manifest_url"):
         problems += _manifest_url_problems(params["jobset_manifest_url"])
+    if usable("jobset_manifest_url", "jobset_manifest_sha256", "jobset_version"):
+        problems += _manifest_digest_problems(params)
     replicas = 0
     if usable("model_replicas", "tpu_slices", "sax_cell", "model_key", "model_path", "checkpoint"):
         replicas = params["model_replicas"] or params["tpu_slices"]
@@ -329,7 +347,18 @@ def _allowed(name: str, error: jsonschema.ValidationError) -> str:
         return f"longer than {error.validator_value} characters; expected: {_describe(name)}"
     if error.validator == "minLength":
         return f"shorter than {error.validator_value} characters; expected: {_describe(name)}"
+    if error.validator in _BOUNDS:
+        return f"{error.message}; allowed: {_bounds(schema)}"
     return error.message
+
+
+# A number's bounds in the schema, as a reader says them.
+_BOUNDS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+
+
+def _bounds(schema: Mapping[str, Any]) -> str:
+    """The range a number parameter allows, e.g. `>= 0 and <= 1440`."""
+    return " and ".join(f"{sign} {schema[key]}" for key, sign in _BOUNDS.items() if key in schema)
 
 
 def _mismatch(text: str) -> str:
@@ -478,19 +507,29 @@ def _url_defect(url: str) -> str | None:
         return "must not contain credentials (user@host)"
     if "#" in url:
         return "must not contain a fragment (#...)"
-    host = parts.hostname
-    if host and (parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))):
+    if is_https_or_loopback(url):
         return None
     return "must be https with a host, or http to a loopback address"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _manifest_digest_problems(params: Mapping[str, Any]) -> list[Problem]:
+    """Nothing unverified is applied: a given manifest URL needs its sha256, and the official
+    release a digest pinned here."""
+    url, digest = params["jobset_manifest_url"], params["jobset_manifest_sha256"]
+    version = params["jobset_version"]
+    if url and not digest:
+        message = "required with jobset_manifest_url: the sha256 of the file it serves"
+        return [Problem("jobset_manifest_sha256", digest, message)]
+    if digest and not url:
+        message = "only with jobset_manifest_url: the official release has its digest pinned"
+        return [Problem("jobset_manifest_sha256", digest, message)]
+    if not url and version not in JOBSET_RELEASE_SHA256:
+        message = (
+            f"no sha256 is pinned for this release (pinned: {', '.join(JOBSET_RELEASE_SHA256)});"
+            " to install it, give jobset_manifest_url and jobset_manifest_sha256"
+        )
+        return [Problem("jobset_version", version, message)]
+    return []
 
 
 def _model_problems(
@@ -560,6 +599,7 @@ def _derive(
             multi_host=shape.multi_host,
             spot=params["capacity"] == "spot",
             reservation=params["reservation"],
+            flex_start=params["capacity"] == "flex-start",
         )
         for index in range(1, params["tpu_slices"] + 1)
     )
@@ -633,6 +673,9 @@ def _derive(
             ),
             jobset_version=params["jobset_version"],
             jobset_manifest_url=manifest_url,
+            jobset_manifest_sha256=(
+                params["jobset_manifest_sha256"] or JOBSET_RELEASE_SHA256[params["jobset_version"]]
+            ),
             http_address=(
                 "" if params["http_exposure"] == "none" else f"{params['cluster_name']}-sax-http"
             ),
@@ -642,6 +685,7 @@ def _derive(
             operation_timeout=params["operation_timeout_minutes"] * 60,
             pods_timeout=params["pods_timeout_minutes"] * 60,
             model_load_timeout=params["model_load_timeout_minutes"] * 60,
+            capacity_wait=params["capacity_wait_minutes"] * 60,
         ),
         teardown=params["teardown"],
         ttl_hours=params["ttl_hours"],

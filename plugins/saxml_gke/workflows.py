@@ -20,6 +20,7 @@ from saxml_gke.operators.gke import CreateClusterOperator, CreateTpuNodePoolsOpe
 from saxml_gke.operators.iam import SetUpWorkloadIdentityOperator
 from saxml_gke.operators.jobset import InstallJobSetOperator
 from saxml_gke.operators.ownership import CheckOwnershipOperator
+from saxml_gke.operators.preflight import PreflightOperator
 from saxml_gke.operators.record import RecordDeploymentOperator
 from saxml_gke.operators.report import ReportOperator
 from saxml_gke.operators.saxml import DeploySaxmlOperator, PublishModelOperator, SmokeTestOperator
@@ -48,9 +49,12 @@ IAM bindings, JobSet, and Saxml (admin server, model servers as a JobSet, sax-ht
 publishes the model and smoke-tests `generate`.
 
 The first task, `plan`, validates every parameter and derives every name; nothing is created
-when a parameter is wrong. `check_ownership` then refuses, before anything is created, what
-exists but is not this deployment's (`adopt_cluster` and `adopt_bucket` use an existing cluster
-or bucket, never changing or deleting it). Every task converges when re-run. TPU slices bill
+when a parameter is wrong. `preflight` then checks through the APIs what the deployment needs
+from the project (machine types in the zone, the GKE version, TPU chip quota, the caller's
+permissions, enabled APIs, the reservation) and reports every problem at once, before anything
+bills. `check_ownership` then refuses, before anything is created, what exists but is not
+this deployment's (`adopt_cluster` and `adopt_bucket` use an existing cluster or bucket, never
+changing or deleting it). Every task converges when re-run. TPU slices bill
 while their nodes exist: `teardown` (on_failure, always, never) decides whether the `teardown`
 group removes the deployment, resource by resource, and the nightly `saxml_gke_teardown`
 removes deployments whose `ttl_hours` have passed.
@@ -83,7 +87,9 @@ def deploy_dag(
         **dag_kwargs,
     ) as dag:
         spec = plan()
+        checked = PreflightOperator(task_id="preflight", spec=spec)
         ownership = CheckOwnershipOperator(task_id="check_ownership", spec=spec)
+        checked >> ownership
         cluster = CreateClusterOperator(task_id="ensure_cluster", spec=spec)
         bucket = CreateBucketOperator(task_id="ensure_bucket", spec=spec)
         http_address = ReserveHttpAddressOperator(task_id="ensure_http_address", spec=spec)

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-from scripts.run_deploy import DAG_ID, Airflow, Processes
+from scripts.run_deploy import DAG_ID, Airflow, Control, Processes
 from tests.emulator.conftest import RunningEmulator
 
 # Slower than the emulator unit tests: Airflow's task start-up is part of every step here.
@@ -44,12 +43,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]
 
 
 @pytest.fixture
-def control(world: RunningEmulator) -> Iterator[str]:
-    """The control API of a world reset before and after the test."""
-    url = world.ready["endpoints"]["control"]
-    requests.post(f"{url}/reset", timeout=30).raise_for_status()
-    yield url
-    requests.delete(f"{url}/faults", timeout=30).raise_for_status()
+def control(world: RunningEmulator) -> Iterator[Control]:
+    """The control API of a world reset before the test, its faults cleared after."""
+    control = Control(world.ready)
+    control.post("/reset").raise_for_status()
+    yield control
+    control.delete("/faults").raise_for_status()
 
 
 @contextlib.contextmanager
@@ -81,6 +80,7 @@ def conf(world: RunningEmulator, **overrides: Any) -> dict[str, Any]:
         "project_id": world.ready["project_id"],
         "zone": ZONE,
         "jobset_manifest_url": world.ready["jobset_manifest_url"],
+        "jobset_manifest_sha256": world.ready["jobset_manifest_sha256"],
         "poll_seconds": 0.1,
         "pods_timeout_minutes": 1,
         "model_load_timeout_minutes": 1,
@@ -89,17 +89,14 @@ def conf(world: RunningEmulator, **overrides: Any) -> dict[str, Any]:
     }
 
 
-def inject(control_url: str, scenario: str, **params: object) -> None:
+def inject(control: Control, scenario: str, **params: object) -> None:
     """Turn on one of the emulator's fault scenarios (the `control` fixture clears them)."""
-    response = requests.post(
-        f"{control_url}/faults", json={"scenario": scenario, "params": params}, timeout=30
-    )
-    response.raise_for_status()
+    control.post("/faults", json={"scenario": scenario, "params": params}).raise_for_status()
 
 
-def resources(control_url: str) -> list[dict[str, Any]]:
+def resources(control: Control) -> list[dict[str, Any]]:
     """What exists, less the emulator's own operator account."""
-    found = requests.get(f"{control_url}/resources", timeout=30).json()["resources"]
+    found = control.get("/resources").json()["resources"]
     return [r for r in found if not r["name"].startswith("deployer@")]
 
 

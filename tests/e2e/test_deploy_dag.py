@@ -2,8 +2,6 @@
 
 from datetime import timedelta
 
-import requests
-
 from tests.e2e.conftest import (
     conf,
     deleted,
@@ -44,7 +42,7 @@ def test_tutorial_with_teardown_always_serves_then_leaves_nothing(world, control
     assert {"node pool tpu1", "node pool tpu2", "cluster saxml"} <= set(gone)
     assert gone.index("node pool tpu1") < gone.index("cluster saxml")
     assert resources(control) == []
-    billing = requests.get(f"{control}/billing", timeout=30).json()
+    billing = control.get("/billing").json()
     assert {pool["node_pool"] for pool in billing["node_pools"]} == {"tpu1", "tpu2"}
 
 

@@ -1,6 +1,7 @@
 """Failures mid-run: the right diagnostic in the failing task, teardown runs, nothing is left."""
 
 from saxml_gke.spec import build_spec
+from scripts.run_deploy import Control
 from tests.e2e.conftest import conf, inject, resources, run_dag, task_states, teardown_states
 
 
@@ -10,7 +11,7 @@ def output(capfd) -> str:
     return captured.out + captured.err
 
 
-def assert_failed_and_cleaned(dag_run, control: str, failed_task: str) -> dict[str, str]:
+def assert_failed_and_cleaned(dag_run, control: Control, failed_task: str) -> dict[str, str]:
     states = task_states(dag_run)
     assert dag_run.state == "failed", states
     assert states[failed_task] == "failed", states

@@ -7,6 +7,7 @@ from typing import Any
 
 from saxml_gke.ownership import Owner
 from saxml_gke.spec import DeploymentSpec, build_spec
+from scripts.run_deploy import Control
 from tests.e2e import by_hand
 from tests.e2e.conftest import ZONE, conf, deleted, inject, resources, run_dag, task_states, xcom
 
@@ -131,7 +132,7 @@ def test_a_foreign_service_account_and_foreign_or_forged_buckets_are_refused_and
     assert _names(control) == before  # the adopted bucket stays, with its labels
 
 
-def _names(control: str) -> set[tuple[str, str]]:
+def _names(control: Control) -> set[tuple[str, str]]:
     return {(r["kind"], r["name"].rsplit("/", 1)[-1]) for r in resources(control)}
 
 

@@ -3,10 +3,9 @@ resources it cannot judge, and while GKE cannot reach a location."""
 
 from datetime import timedelta
 
-import requests
-
 from saxml_gke.ownership import Owner
 from saxml_gke.spec import build_spec
+from scripts.run_deploy import Control
 from tests.e2e import by_hand
 from tests.e2e.conftest import ZONE, conf, inject, resources, run_dag, task_states, xcom
 
@@ -96,7 +95,7 @@ def test_no_orphan_is_deleted_while_its_location_is_unreachable(world, control, 
     assert _names(control) == serving  # bucket, address and account look orphaned: kept
     assert f"GKE could not list clusters in {ZONE}" in _output(capfd)
 
-    requests.delete(f"{control}/faults", timeout=30).raise_for_status()  # reachable again
+    control.delete("/faults").raise_for_status()  # reachable again
     nightly = run_dag(
         "saxml_gke_teardown", run_conf=project, run_after=later + timedelta(minutes=1)
     )
@@ -104,7 +103,7 @@ def test_no_orphan_is_deleted_while_its_location_is_unreachable(world, control, 
     assert resources(control) == []
 
 
-def _names(control: str) -> set[tuple[str, str]]:
+def _names(control: Control) -> set[tuple[str, str]]:
     return {(r["kind"], r["name"].rsplit("/", 1)[-1]) for r in resources(control)}
 
 

@@ -17,13 +17,14 @@ from typing import Any
 
 import google_auth_httplib2
 import pytest
-import requests
 from google.api_core.client_options import ClientOptions
 from google.cloud import container_v1, storage
 from google.oauth2 import service_account
 from googleapiclient import discovery
 from googleapiclient.errors import HttpError
 from googleapiclient.http import build_http
+
+from scripts.run_deploy import Control
 
 ROOT = Path(__file__).resolve().parents[2]
 TIME_SCALE = 0.002
@@ -141,17 +142,6 @@ def create_cluster_with_workload_identity(
     return pool
 
 
-class Control(requests.Session):
-    """The control API (no token): `control.post("/faults", json=...)`."""
-
-    def __init__(self, base_url: str) -> None:
-        super().__init__()
-        self.base_url = base_url
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        return super().request(method, f"{self.base_url}{url!s}", *args, **kwargs)
-
-
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ready]:
     """The ready file of the session's emulator."""
@@ -162,7 +152,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ready]:
 
 @pytest.fixture(scope="session")
 def control(emulator: Ready) -> Control:
-    return Control(emulator["endpoints"]["control"])
+    return Control(emulator)
 
 
 @pytest.fixture

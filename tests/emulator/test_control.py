@@ -1,8 +1,12 @@
-"""The control API: resources, billing, faults and scenarios, reset, keys."""
+"""The control API: its guard (token, Host, JSON bodies), resources, billing, issued tokens,
+faults and scenarios, reset, keys."""
 
 import time
+from urllib.parse import urlsplit
 
 import pytest
+import requests
+from google.auth.transport.requests import Request
 
 from tests.emulator.conftest import TIME_SCALE
 from tests.emulator.conftest import api_error as failure
@@ -31,6 +35,67 @@ def test_resources_lists_what_exists_across_apis(emulator, control, api, gcs):
     accounts.delete(name=account["name"]).execute()
     gcs.bucket("labelled-bucket").delete()
     assert [r["name"] for r in _resources(control)] == [emulator["service_account_email"]]
+
+
+def _raw(emulator, method: str, path: str, **kwargs) -> requests.Response:
+    """A request to the control API as anyone may send it: no token unless given."""
+    url = emulator["endpoints"]["control"] + path
+    return requests.request(method, url, timeout=10, **kwargs)
+
+
+def _bearer(emulator) -> dict[str, str]:
+    return {"Authorization": f"Bearer {emulator['control_token']}"}
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", "Basic x", "Bearer é"])
+def test_every_route_needs_the_control_token(emulator, authorization):
+    headers = {"Authorization": authorization} if authorization else {}
+    for method, path in [("GET", "/resources"), ("GET", "/tokens"), ("POST", "/reset")]:
+        refused = _raw(emulator, method, path, headers=headers)
+        assert refused.status_code == 401, (method, path)
+        assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+        assert "control_token" in refused.json()["error"]["message"]
+
+
+def test_a_foreign_host_cannot_mint_a_key(emulator, control):
+    port = urlsplit(emulator["endpoints"]["control"]).port
+    body = {"account_id": "rebound", "roles": ["roles/owner"]}
+    for host in (f"attacker.example:{port}", "127.0.0.1", f"127.0.0.1:{port + 1}"):
+        headers = {**_bearer(emulator), "Host": host}
+        refused = _raw(emulator, "POST", "/keys", json=body, headers=headers)
+        assert refused.status_code == 421, host
+        assert "private_key" not in refused.text
+    assert "rebound" not in str(_resources(control))
+    localhost = {**_bearer(emulator), "Host": f"localhost:{port}"}
+    assert _raw(emulator, "GET", "/billing", headers=localhost).status_code == 200
+
+
+def test_a_cross_origin_text_plain_reset_is_refused(emulator, control, gcs):
+    gcs.create_bucket("kept-bucket", location="us-west4")
+    # What a web page can send without a CORS preflight: a "simple" POST, text/plain.
+    simple = {"Content-Type": "text/plain", "Origin": "https://attacker.example"}
+    assert _raw(emulator, "POST", "/reset", data="{}", headers=simple).status_code == 401
+    with_token = {**simple, **_bearer(emulator)}
+    refused = _raw(emulator, "POST", "/reset", data="{}", headers=with_token)
+    assert refused.status_code == 415
+    assert "application/json" in refused.json()["error"]["message"]
+    form = {**_bearer(emulator), "Content-Type": "application/x-www-form-urlencoded"}
+    assert _raw(emulator, "POST", "/faults", data="a=b", headers=form).status_code == 415
+    assert "kept-bucket" in [r["name"] for r in _resources(control)]
+
+
+def test_the_issued_access_tokens_are_listed(control, credentials):
+    credentials.refresh(Request())
+    listed = control.get("/tokens").json()["tokens"]
+    assert {"account": credentials.service_account_email, "access_token": credentials.token} in (
+        listed
+    )
+
+
+def test_the_jobset_release_needs_no_token(emulator):
+    served = requests.get(emulator["jobset_manifest_url"], timeout=10)
+    assert served.status_code == 200
+    assert not emulator["jobset_manifest_url"].startswith(emulator["endpoints"]["control"])
 
 
 def test_billing_is_empty_without_tpu_node_pools(control):

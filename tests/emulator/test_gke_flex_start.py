@@ -113,7 +113,7 @@ def test_a_waiting_request_and_the_compute_limits_survive_a_restart(tmp_path):
     first = RunningEmulator(tmp_path / "first", "--state-file", state_file)
     try:
         gke = connect(first.ready)
-        control = Control(first.ready["endpoints"]["control"])
+        control = Control(first.ready)
         gke.running_cluster(tutorial_cluster(gke.project))
         apply_scenario(control, "tpu-stockout", zone=ZONE, seconds=1500)  # 3 s of wall time
         apply_scenario(control, "quota", metric="CPUS", limit=100)
@@ -127,7 +127,7 @@ def test_a_waiting_request_and_the_compute_limits_survive_a_restart(tmp_path):
     second = RunningEmulator(tmp_path / "second", "--state-file", state_file)
     try:
         gke = connect(second.ready)
-        control = Control(second.ready["endpoints"]["control"])
+        control = Control(second.ready)
         deadline = time.monotonic() + 10
         while nodes(control, "flex") != 8:
             assert time.monotonic() < deadline, "the request did not resume"

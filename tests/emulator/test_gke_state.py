@@ -23,7 +23,7 @@ def test_a_restart_keeps_clusters_serving_and_operations_running(tmp_path):
     try:
         gke = connect(first.ready)
         cluster = gke.running_cluster(tutorial_cluster(gke.project))
-        apply_scenario(Control(first.ready["endpoints"]["control"]), "slow-operations", factor=5)
+        apply_scenario(Control(first.ready), "slow-operations", factor=5)
         pending = gke.create_pool("saxml", tpu_pool("tpu1"))
         assert gke.operation(pending).status != container_v1.Operation.Status.DONE
     finally:

@@ -3,6 +3,7 @@ the ready file and applied server-side to a cluster created through the GKE API.
 controller manager serves its webhooks, JobSets (and JobSet pods) are refused with the API
 server's real error; once its Deployment is Available they are admitted and reconciled."""
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,7 @@ def test_the_manifest_url_serves_the_release_file(fresh_world: Ready) -> None:
     assert kinds.count("CustomResourceDefinition") == 1
     assert {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} <= set(kinds)
     assert fresh_world["jobset_manifest_url"].endswith("/jobset/v0.12.0/manifests.yaml")
+    assert hashlib.sha256(response.content).hexdigest() == fresh_world["jobset_manifest_sha256"]
 
 
 def test_the_served_manifest_is_read_from_the_configured_file_at_each_request(
@@ -145,6 +147,8 @@ def test_the_served_manifest_is_read_from_the_configured_file_at_each_request(
     try:
         url = running.ready["jobset_manifest_url"]
         assert requests.get(url, timeout=10).text == release.read_text()
+        digest = hashlib.sha256(release.read_bytes()).hexdigest()
+        assert running.ready["jobset_manifest_sha256"] == digest
         release.unlink()
         missing = requests.get(url, timeout=10)
         assert missing.status_code == 404

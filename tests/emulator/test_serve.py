@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import requests
 from airflow.providers.google.common.hooks.discovery_api import GoogleDiscoveryApiHook
 from google.api_core.client_options import ClientOptions
 
+from scripts.run_deploy import Control
 from tests.emulator.conftest import (
     ROOT,
     RunningEmulator,
@@ -36,10 +36,11 @@ def test_the_ready_file_has_endpoints_key_and_connection(emulator):
     key_file = Path(emulator["service_account_key_file"])
     connection = emulator["airflow_connection"]
 
-    assert set(endpoints) == API_ENDPOINTS | {"oauth2", "control"}
+    assert set(endpoints) == API_ENDPOINTS | {"oauth2", "control", "releases"}
     assert all(url.startswith("http://127.0.0.1:") for url in endpoints.values())
     assert len(set(endpoints.values())) == len(endpoints)
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert len(emulator["control_token"]) >= 32
     assert emulator["project_number"].isdigit()
     assert connection["conn_type"] == "google_cloud_platform"
     assert connection["extra"]["project"] == emulator["project_id"]
@@ -71,11 +72,11 @@ def test_state_survives_a_restart_and_old_keys_keep_working(tmp_path):
     account = account.execute()
     bucket = storage_client(ready, credentials).create_bucket("kept-bucket", location="us-west4")
     bucket.blob("sax-root/cell").upload_from_string(b"kept")
-    issued = requests.post(
-        f"{ready['endpoints']['control']}/keys",
-        json={"account_id": "kept-reader", "roles": ["roles/storage.objectViewer"]},
-        timeout=10,
-    ).json()
+    issued = (
+        Control(ready)
+        .post("/keys", json={"account_id": "kept-reader", "roles": ["roles/storage.objectViewer"]})
+        .json()
+    )
 
     assert first.stop() == 0
     assert state.exists()
@@ -85,6 +86,7 @@ def test_state_survives_a_restart_and_old_keys_keep_working(tmp_path):
     try:
         assert second.ready["endpoints"] == ready["endpoints"]
         assert operator_key(second.ready) == key
+        assert Control(ready).get("/billing").status_code == 200  # the token kept too
         fresh = credentials_for(key)
         accounts = discovery_client(ready, "iam", "v1", fresh).projects().serviceAccounts()
         assert accounts.get(name=account["name"]).execute() == account
@@ -92,6 +94,17 @@ def test_state_survives_a_restart_and_old_keys_keep_working(tmp_path):
         assert reader.bucket("kept-bucket").blob("sax-root/cell").download_as_bytes() == b"kept"
     finally:
         assert second.stop(signal.SIGINT) == 0
+
+
+def test_the_ready_key_and_state_files_are_readable_by_their_owner_only(tmp_path):
+    state = tmp_path / "state.json"
+    running = RunningEmulator(tmp_path / "emulator", "--state-file", str(state))
+    secrets = [running.ready_file, Path(running.ready["service_account_key_file"])]
+    try:
+        assert [stat.S_IMODE(path.stat().st_mode) for path in secrets] == [0o600, 0o600]
+    finally:
+        assert running.stop() == 0
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
 
 
 def test_a_state_file_of_another_project_is_refused(tmp_path):
@@ -131,8 +144,7 @@ def test_without_a_ready_file_the_ready_json_goes_to_stdout():
         assert process.stdout is not None
         ready = json.loads(process.stdout.readline())
         assert Path(ready["service_account_key_file"]).exists()
-        control = ready["endpoints"]["control"]
-        assert requests.get(f"{control}/billing", timeout=10).status_code == 200
+        assert Control(ready).get("/billing").status_code == 200
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0

@@ -12,6 +12,7 @@ VALID = {
     "bucket": "my-bucket",
     "gsa_name": "sax-iam-sa",
     "jobset_manifest_url": "https://example.com/manifests.yaml",
+    "jobset_manifest_sha256": "0123456789abcdef" * 4,
     "labels keys": "team",
     "labels values": "ml",
 }

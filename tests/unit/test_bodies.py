@@ -73,6 +73,29 @@ def test_capacity_options_reach_the_pool_config() -> None:
     assert list(affinity.values) == ["my-res"]
 
 
+def test_a_flex_start_pool_is_gkes_flex_start_request_for_the_whole_slice() -> None:
+    flex = spec(capacity="flex-start", ttl_hours=24)
+    body = node_pool_body(flex, flex.tpu.node_pools[0])
+    pool = container_v1.NodePool.from_json(json.dumps(body), ignore_unknown_fields=False)
+    assert pool.config.flex_start and not pool.config.spot
+    assert pool.initial_node_count == 0
+    assert (pool.autoscaling.enabled, pool.autoscaling.total_max_node_count) == (True, 8)
+    assert pool.autoscaling.location_policy == (container_v1.NodePoolAutoscaling.LocationPolicy.ANY)
+    assert pool.config.reservation_affinity.consume_reservation_type == (
+        container_v1.ReservationAffinity.Type.NO_RESERVATION
+    )
+    assert not pool.management.auto_repair
+    assert pool.config.max_run_duration.total_seconds() == 24 * 3600  # the nodes end with the TTL
+    week = spec(capacity="flex-start", ttl_hours=24 * 30)
+    assert node_pool_body(week, week.tpu.node_pools[0])["config"]["maxRunDuration"] == "604800s"
+    assert node_pool_mismatches(flex.tpu.node_pools[0], body) == []
+    on_demand = spec().tpu.node_pools[0]
+    assert node_pool_mismatches(on_demand, body) == [
+        "node count is 0, needs 8",
+        "flex-start is True, needs False",
+    ]
+
+
 def test_a_matching_cluster_and_pool_are_adopted() -> None:
     deployment = spec()
     assert cluster_mismatches(deployment, cluster_body(deployment)) == []

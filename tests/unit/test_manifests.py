@@ -163,8 +163,8 @@ STRING_PARAMS = [
     "project_id", "zone", "cluster_name", "release_channel", "cluster_version",
     "cpu_machine_type", "tpu_generation", "tpu_topology", "capacity", "reservation", "bucket",
     "namespace", "ksa_name", "gsa_name", "jobset_version", "jobset_manifest_url",
-    "saxml_admin_image", "saxml_model_image", "saxml_http_image", "sax_cell", "model_key",
-    "model_path", "checkpoint", "prompt", "http_exposure", "teardown",
+    "jobset_manifest_sha256", "saxml_admin_image", "saxml_model_image", "saxml_http_image",
+    "sax_cell", "model_key", "model_path", "checkpoint", "prompt", "http_exposure", "teardown",
 ]  # fmt: skip
 
 

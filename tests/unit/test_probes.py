@@ -7,7 +7,6 @@ import pytest
 from saxml_gke.probes import (
     CRASH_RESTARTS,
     UNSCHEDULABLE_LOOKS,
-    CapacityContext,
     ModelWanted,
     cluster_look,
     compute_operations_look,
@@ -18,7 +17,6 @@ from saxml_gke.probes import (
     gone_look,
     jobset_controller_look,
     model_look,
-    node_pools_look,
     operation_error,
     pods_look,
     resource_name,
@@ -87,10 +85,6 @@ def cluster(status: str, message: str = "") -> dict[str, Any]:
     }
 
 
-def node_pool(status: str, message: str = "") -> dict[str, Any]:
-    return {"status": status, "statusMessage": message}
-
-
 ADDRESSES = "https://compute.googleapis.com/compute/v1/projects/p/regions/r/addresses"
 
 
@@ -102,12 +96,6 @@ def operation(status: str, target: str = "my-address", **extra: Any) -> dict[str
         "targetLink": f"{ADDRESSES}/{target}",
         **extra,
     }
-
-
-ON_DEMAND = CapacityContext(
-    zone="us-west4-a", machine_type="ct5lp-hightpu-4t", capacity="on-demand"
-)
-STOCKOUT = "Insufficient capacity for ct5lp-hightpu-4t in zone us-west4-a: GCE_STOCKOUT"
 
 
 # --- cluster_look ----------------------------------------------------------------------------
@@ -145,69 +133,6 @@ def test_cluster_running_returns_endpoint_and_ca() -> None:
 
 def test_cluster_gone_while_being_created_fails() -> None:
     assert cluster_look("saxml", None).failure == "cluster saxml disappeared while being created"
-
-
-# --- node_pools_look -------------------------------------------------------------------------
-
-
-def test_node_pools_provisioning_is_not_done() -> None:
-    look = node_pools_look(
-        {"pool-a": node_pool("RUNNING"), "pool-b": node_pool("PROVISIONING")}, ON_DEMAND
-    )
-    assert (look.done, look.failure) == (False, None)
-    assert look.progress == "pool-a RUNNING, pool-b PROVISIONING"
-
-
-def test_node_pools_all_running_are_done_with_sorted_names() -> None:
-    look = node_pools_look(
-        {"pool-b": node_pool("RUNNING"), "pool-a": node_pool("RUNNING")}, ON_DEMAND
-    )
-    assert look.done and look.failure is None
-    assert look.result == {"pools": ["pool-a", "pool-b"]}
-
-
-def test_node_pool_stockout_fails_with_capacity_advice() -> None:
-    look = node_pools_look(
-        {"pool-a": node_pool("RUNNING"), "pool-b": node_pool("ERROR", STOCKOUT)}, ON_DEMAND
-    )
-    assert not look.done
-    assert look.failure is not None
-    assert look.failure.startswith(f"TPU node pools failed: pool-b ERROR: {STOCKOUT}. ")
-    assert "No capacity for ct5lp-hightpu-4t in us-west4-a (on-demand)" in look.failure
-    assert "capacity=spot" in look.failure
-    assert "capacity=reservation" in look.failure
-    assert "pool-a RUNNING" in look.progress  # the others' states are reported with it
-
-
-def test_node_pool_stockout_on_spot_does_not_suggest_spot() -> None:
-    spot = CapacityContext(zone="us-west4-a", machine_type="ct5lp-hightpu-4t", capacity="spot")
-    look = node_pools_look({"pool-a": node_pool("ERROR", STOCKOUT)}, spot)
-    assert look.failure is not None
-    assert "No capacity for ct5lp-hightpu-4t in us-west4-a (spot)" in look.failure
-    assert "capacity=spot" not in look.failure
-
-
-def test_node_pool_non_capacity_error_fails_without_advice() -> None:
-    message = "Invalid value for field 'tpu_topology': 3x3"
-    look = node_pools_look({"pool-a": node_pool("ERROR", message)}, ON_DEMAND)
-    assert look.failure == f"TPU node pools failed: pool-a ERROR: {message}"
-
-
-def test_node_pool_running_with_error_fails() -> None:
-    look = node_pools_look({"pool-a": node_pool("RUNNING_WITH_ERROR", "1 node failed")}, ON_DEMAND)
-    assert look.failure == "TPU node pools failed: pool-a RUNNING_WITH_ERROR: 1 node failed"
-
-
-def test_missing_node_pool_fails_once_the_others_settled() -> None:
-    look = node_pools_look({"pool-a": node_pool("RUNNING"), "pool-b": None}, ON_DEMAND)
-    assert look.failure == "TPU node pools failed: pool-b MISSING: "
-    assert look.progress == "pool-a RUNNING, pool-b MISSING"
-
-
-def test_missing_node_pool_waits_while_others_provision() -> None:
-    look = node_pools_look({"pool-a": node_pool("PROVISIONING"), "pool-b": None}, ON_DEMAND)
-    assert (look.done, look.failure) == (False, None)
-    assert look.progress == "pool-a PROVISIONING, pool-b MISSING"
 
 
 # --- gone_look -------------------------------------------------------------------------------
@@ -369,6 +294,14 @@ def test_unschedulable_streak_fails_exactly_at_the_limit() -> None:
         state = look.state
     look = pods_look(pods, expected=2, unschedulable_looks=state["unschedulable_looks"])
     assert look.failure == f"pods cannot be scheduled: sax-server-0: {SCHEDULER}"
+
+
+def test_pods_waiting_for_flex_start_nodes_never_end_the_wait() -> None:
+    pods = [pod("sax-server-0", unschedulable=SCHEDULER), pod("sax-admin", ready=True)]
+    look = pods_look(pods, expected=2, unschedulable_looks=UNSCHEDULABLE_LOOKS, queued=True)
+    assert (look.done, look.failure) == (False, None)
+    assert look.state == {"unschedulable_looks": 0}
+    assert look.progress == "1/2 pods Ready (2 exist), 1 waiting for their flex-start nodes"
 
 
 def test_unschedulable_streak_resets_when_no_pod_is_unschedulable() -> None:

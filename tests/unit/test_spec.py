@@ -6,9 +6,10 @@ from typing import Any
 import pytest
 
 from saxml_gke.parameters import PARAMETERS
-from saxml_gke.spec import DeploymentSpec, InvalidParameters, build_spec
+from saxml_gke.spec import JOBSET_RELEASE_SHA256, DeploymentSpec, InvalidParameters, build_spec
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
+DIGEST = "0123456789abcdef" * 4
 TUTORIAL = {"project_id": "my-project", "zone": "us-west4-a"}
 NUMBERS = [name for name, schema in PARAMETERS.items() if "number" in schema["type"]]
 NON_FINITE = [float("nan"), float("inf"), float("-inf")]
@@ -54,6 +55,10 @@ def test_tutorial_defaults_derive_the_tutorial_names() -> None:
     )
     assert spec.saxml.jobset_manifest_url == (
         "https://github.com/kubernetes-sigs/jobset/releases/download/v0.12.0/manifests.yaml"
+    )
+    # What GitHub's release asset hashes to (and the release file without kustomize's warning).
+    assert spec.saxml.jobset_manifest_sha256 == (
+        "a41aaf12dd0b7b0a3d626b8d6107f32c3dc889d7e7830adc46b8cdb77a8963bb"
     )
     assert spec.labels == {
         "managed-by": "saxml-gke",
@@ -103,6 +108,16 @@ def test_spot_and_reservation_reach_the_node_pools() -> None:
     assert [pool.spot for pool in build(capacity="spot").tpu.node_pools] == [True, True]
     pools = build(capacity="reservation", reservation="my-res").tpu.node_pools
     assert {pool.reservation for pool in pools} == {"my-res"}
+
+
+def test_flex_start_and_the_capacity_wait_reach_the_spec() -> None:
+    spec = build(capacity="flex-start", capacity_wait_minutes=90.0)
+    assert spec.tpu.capacity == "flex-start"
+    assert spec.waits.capacity_wait == 90 * 60
+    assert build().waits.capacity_wait == 0  # a stockout fails at once
+    old = build().to_dict()
+    del old["waits"]["capacity_wait"]
+    assert DeploymentSpec.from_dict(old).waits.capacity_wait == 0  # specs of earlier versions
 
 
 def test_explicit_replicas_and_bucket_are_kept() -> None:
@@ -160,7 +175,11 @@ def test_adopt_flags_are_carried_and_specs_of_earlier_versions_load() -> None:
         ({"tpu_topology": "huge"}, "tpu_topology", "auto"),
         ({"tpu_topology": "auto"}, "tpu_topology", "model_size_b"),
         ({"tpu_slices": 0}, "tpu_slices", "minimum"),
-        ({"capacity": "preemptible"}, "capacity", "on-demand, spot, reservation"),
+        ({"capacity": "preemptible"}, "capacity", "on-demand, spot, reservation, flex-start"),
+        ({"capacity": "flex-start", "reservation": "r1"}, "reservation", "only allowed with"),
+        ({"capacity_wait_minutes": -1}, "capacity_wait_minutes", "allowed: >= 0 and <= 1440"),
+        ({"capacity_wait_minutes": 1441}, "capacity_wait_minutes", "allowed: >= 0 and <= 1440"),
+        ({"capacity_wait_minutes": "ten"}, "capacity_wait_minutes", "not of type 'number'"),
         ({"capacity": "reservation"}, "reservation", "reservation's name"),
         ({"reservation": "r1"}, "reservation", "only allowed with capacity=reservation"),
         ({"model_size_b": 0}, "model_size_b", "less than or equal to the minimum"),
@@ -285,7 +304,36 @@ def test_every_problem_is_reported_at_once() -> None:
     ],
 )
 def test_manifest_url_https_or_loopback_http(url: str) -> None:
-    assert build(jobset_manifest_url=url).saxml.jobset_manifest_url == url
+    saxml = build(jobset_manifest_url=url, jobset_manifest_sha256=DIGEST).saxml
+    assert (saxml.jobset_manifest_url, saxml.jobset_manifest_sha256) == (url, DIGEST)
+
+
+@pytest.mark.parametrize(
+    ("conf", "param", "fragment"),
+    [
+        (
+            {"jobset_manifest_url": "https://example.com/m.yaml"},
+            "jobset_manifest_sha256",
+            "required",
+        ),
+        ({"jobset_manifest_sha256": DIGEST}, "jobset_manifest_sha256", "only with"),
+        ({"jobset_version": "v0.9.0"}, "jobset_version", "no sha256 is pinned"),
+        ({"jobset_manifest_sha256": DIGEST.upper()}, "jobset_manifest_sha256", "64 lowercase hex"),
+        ({"jobset_manifest_sha256": DIGEST[:-1]}, "jobset_manifest_sha256", "64 lowercase hex"),
+    ],
+)
+def test_nothing_is_installed_without_a_digest_to_check_it_against(
+    conf: dict[str, str], param: str, fragment: str
+) -> None:
+    assert fragment in problems(**conf)[param]
+
+
+def test_an_unpinned_release_installs_from_a_url_with_its_digest() -> None:
+    url = "https://mirror.example/jobset/v0.9.0/manifests.yaml"
+    conf = {"jobset_version": "v0.9.0", "jobset_manifest_url": url}
+    saxml = build(**conf, jobset_manifest_sha256=DIGEST).saxml
+    assert (saxml.jobset_manifest_url, saxml.jobset_manifest_sha256) == (url, DIGEST)
+    assert "v0.9.0" not in JOBSET_RELEASE_SHA256
 
 
 @pytest.mark.parametrize(

@@ -256,15 +256,12 @@ def test_resume_outcome_reads_the_events_run_ends_with() -> None:
 CLUSTER = {"endpoint": "34.1.2.3", "ca_certificate": "LS0tLS1CRUdJTg=="}
 GKE = {"project_id": "my-project", "zone": "us-west4-a", "cluster": "saxml"}
 REGION = {"project_id": "my-project", "region": "us-west4"}
+SPOT = {"zone": "us-west4-a", "machine_type": "ct5lp-hightpu-4t", "capacity": "spot", "chips": 8}
 # Plausible arguments (besides `waiting` and `state`) of every concrete trigger class.
 ARGUMENTS: dict[str, dict[str, Any]] = {
     "ClusterRunningTrigger": GKE,
     "ClusterGoneTrigger": GKE,
-    "NodePoolsSettledTrigger": {
-        **GKE,
-        "pools": ["tpu-0", "tpu-1"],
-        "capacity": {"zone": "us-west4-a", "machine_type": "ct5lp-hightpu-4t", "capacity": "spot"},
-    },
+    "NodePoolsCreatedTrigger": {**GKE, "bodies": {"tpu-0": {"name": "tpu-0"}}, "request": SPOT},
     "NodePoolsGoneTrigger": {**GKE, "pools": ["tpu-0"]},
     "ComputeOperationsTrigger": {**REGION, "operations": ["operation-1", "operation-2"]},
     "AddressReservedTrigger": {**REGION, "name": "sax-http", "operation": "operation-1"},
@@ -274,6 +271,7 @@ ARGUMENTS: dict[str, dict[str, Any]] = {
         "namespace": "saxml",
         "label_selector": "app.kubernetes.io/managed-by=saxml-gke",
         "expected": 4,
+        "queued": True,
     },
     "ModelLoadedTrigger": {
         "cluster": CLUSTER,
@@ -710,23 +708,56 @@ def gke_trigger(cls: Callable[..., Any], **kwargs: Any) -> Any:
 
 
 def test_node_pools_are_read_with_one_cluster_read() -> None:
-    fake = FakeGke(
-        {
-            "nodePools": [
-                {"name": "tpu-0", "status": "RUNNING"},
-                {"name": "other", "status": "ERROR"},
-            ]
-        }
-    )
-    trigger = gke_trigger(
-        gke.NodePoolsSettledTrigger,
-        pools=["tpu-0", "tpu-1"],
-        capacity={"zone": "us-west4-a", "machine_type": "ct5lp-hightpu-4t", "capacity": "spot"},
-    )
+    fake = FakeGke({"nodePools": [{"name": "tpu-0", "status": "PROVISIONING"}]})
+    trigger = gke_trigger(gke.NodePoolsGoneTrigger, pools=["tpu-0", "tpu-1"])
     trigger.gke = fake
-    result = look(trigger)
-    assert result.failure == "TPU node pools failed: tpu-1 MISSING: "
+    assert look(trigger).progress == "still there: node pool tpu-0"
     assert fake.calls == [{"project_id": "my-project", "zone": "us-west4-a", "name": "saxml"}]
+
+
+class FakePoolsGke(FakeGke):
+    """GKE that admits `admits` more operations, then answers 429 as its quota does."""
+
+    def __init__(self, cluster: dict[str, Any], admits: int) -> None:
+        super().__init__(cluster)
+        self.admits = admits
+        self.created: list[str] = []
+        self.deleted: list[str] = []
+
+    def create_node_pool(self, *, body: dict[str, Any], attempts: int, **where: Any) -> str:
+        assert attempts == 1  # a refusal goes back to the trigger, which asks at its next look
+        if len(self.created) == self.admits:
+            raise DeploymentError(ErrorKind.TRANSIENT, "Too many operations")
+        self.created.append(body["name"])
+        return f"operation-{body['name']}"
+
+    def delete_node_pool(self, *, name: str, attempts: int, **where: Any) -> str:
+        self.deleted.append(name)
+        return f"operation-delete-{name}"
+
+
+def pools_trigger(*names: str, wait_seconds: float = 0) -> Any:
+    request = {**SPOT, "wait_seconds": wait_seconds, "first_backoff_seconds": 5}
+    bodies = {name: {"name": name} for name in names}
+    return gke_trigger(gke.NodePoolsCreatedTrigger, bodies=bodies, request=request)
+
+
+def test_node_pools_are_created_until_gke_refuses_more_and_the_rest_wait() -> None:
+    trigger = pools_trigger("tpu-0", "tpu-1", "tpu-2")
+    trigger.gke = FakePoolsGke({"nodePools": []}, admits=2)
+    result = look(trigger)
+    assert trigger.gke.created == ["tpu-0", "tpu-1"]
+    assert not result.done and result.failure is None
+    assert result.state["tries"] == {"tpu-0": 1, "tpu-1": 1}  # tpu-2 was not admitted
+
+
+def test_a_stockout_within_the_capacity_wait_deletes_the_pool() -> None:
+    stockout = {"name": "tpu-0", "status": "ERROR", "statusMessage": "GCE_STOCKOUT"}
+    trigger = pools_trigger("tpu-0", wait_seconds=600)
+    trigger.gke = FakePoolsGke({"nodePools": [stockout]}, admits=5)
+    result = look(trigger, {"tries": {"tpu-0": 1}})
+    assert trigger.gke.deleted == ["tpu-0"] and trigger.gke.created == []
+    assert result.failure is None and result.state["stockout_since"] is not None
 
 
 def test_cluster_gone_trigger() -> None:

@@ -13,6 +13,7 @@ from saxml_gke.workflows import deploy_dag, teardown_dag
 
 TUTORIAL = [
     "plan",
+    "preflight",
     "check_ownership",
     "ensure_cluster",
     "ensure_bucket",

@@ -1,4 +1,5 @@
-"""Compute Engine regional addresses, forwarding rules and operations (compute v1 discovery).
+"""Compute Engine regional addresses, forwarding rules and operations (compute v1 discovery),
+and what the project may run: regions with their quotas, machine types, reservations.
 
 The deployment reserves a static address for the sax-http load balancer so that the address,
 unlike the forwarding rule GKE creates for it, carries our labels: it is how a load balancer
@@ -10,6 +11,7 @@ from typing import Any
 
 from googleapiclient.errors import HttpError
 
+from saxml_gke.errors import DeploymentError, ErrorKind
 from saxml_gke.hooks.discovery_api import DiscoveryApiHook
 
 Operation = dict[str, Any]
@@ -79,6 +81,36 @@ class ComputeHook(DiscoveryApiHook):
             project=project_id, region=region, forwardingRule=name
         )
         return self.execute_or_none(f"delete forwarding rule {name}", request)
+
+    def get_region(self, *, project_id: str, region: str) -> dict[str, Any]:
+        """The region, with its `quotas` (`metric`, `limit`, `usage`)."""
+        request = self._compute.regions().get(project=project_id, region=region)
+        found = self.execute_or_none(f"get region {region}", request)
+        if found is None:
+            raise DeploymentError(ErrorKind.PERMANENT, f"region {region} does not exist")
+        return found
+
+    def zones_offering(self, *, project_id: str, machine_type: str) -> dict[str, dict[str, Any]]:
+        """The machine type as each zone that offers it to the project describes it, by zone."""
+        pages = self.pages(
+            f"find machine type {machine_type}",
+            self._compute.machineTypes(),
+            "aggregatedList",
+            project=project_id,
+            filter=f'name = "{machine_type}"',
+        )
+        return {
+            found["zone"]: found
+            for response in pages
+            for scoped in response.get("items", {}).values()
+            for found in scoped.get("machineTypes", [])
+        }
+
+    def list_reservations(self, *, project_id: str, zone: str) -> list[dict[str, Any]]:
+        reservations = self._compute.reservations()
+        return self.list_all(
+            "list reservations", reservations, "items", project=project_id, zone=zone
+        )
 
     def get_region_operation(self, *, project_id: str, region: str, name: str) -> Operation:
         request = self._compute.regionOperations().get(

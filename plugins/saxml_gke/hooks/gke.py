@@ -13,7 +13,7 @@ from google.api_core import exceptions as core
 from google.cloud import container_v1
 
 from saxml_gke.hooks.google import GoogleApiHook, describe_google_error
-from saxml_gke.retry import with_retries
+from saxml_gke.retry import ATTEMPTS, with_retries
 
 
 class GkeHook(GoogleApiHook):
@@ -77,27 +77,32 @@ class GkeHook(GoogleApiHook):
         return _as_json(pool)
 
     def create_node_pool(
-        self, *, project_id: str, zone: str, cluster: str, body: dict[str, Any]
-    ) -> str | None:
-        """Start creating a node pool: the operation name, or None when it already exists."""
+        self, *, project_id: str, zone: str, cluster: str, body: dict[str, Any],
+        attempts: int = ATTEMPTS,
+    ) -> str | None:  # fmt: skip
+        """Start creating a node pool: the operation name, or None when it already exists.
+        With `attempts=1` a refusal to start another operation raises at once (transient)."""
         parent = _cluster_path(project_id, zone, cluster)
         pool = container_v1.NodePool.from_json(json.dumps(body), ignore_unknown_fields=False)
         try:
             operation = self._call(
                 f"create node pool {body['name']}",
                 lambda: self.client.create_node_pool(parent=parent, node_pool=pool),
+                attempts,
             )
         except core.Conflict:
             return None
         return operation.name
 
     def delete_node_pool(
-        self, *, project_id: str, zone: str, cluster: str, name: str
+        self, *, project_id: str, zone: str, cluster: str, name: str, attempts: int = ATTEMPTS
     ) -> str | None:
         path = f"{_cluster_path(project_id, zone, cluster)}/nodePools/{name}"
         try:
             operation = self._call(
-                f"delete node pool {name}", lambda: self.client.delete_node_pool(name=path)
+                f"delete node pool {name}",
+                lambda: self.client.delete_node_pool(name=path),
+                attempts,
             )
         except core.NotFound:
             return None
@@ -128,13 +133,21 @@ class GkeHook(GoogleApiHook):
         )
         return operation.name
 
+    def server_config(self, *, project_id: str, zone: str) -> dict[str, Any]:
+        """GKE's server config for the zone: `channels`, each with its `validVersions`."""
+        name = f"projects/{project_id}/locations/{zone}"
+        config = self._call(
+            f"get GKE's versions in {zone}", lambda: self.client.get_server_config(name=name)
+        )
+        return _as_json(config)
+
     def get_operation(self, *, project_id: str, zone: str, name: str) -> dict[str, Any]:
         path = f"projects/{project_id}/locations/{zone}/operations/{name}"
         return _as_json(
             self._call(f"get operation {name}", lambda: self.client.get_operation(name=path))
         )
 
-    def _call(self, what: str, call: Any) -> Any:
+    def _call(self, what: str, call: Any, attempts: int = ATTEMPTS) -> Any:
         """Retry transient errors; NotFound and Conflict (exists) reach the caller untouched."""
 
         def describe(error: Exception) -> Any:
@@ -142,7 +155,7 @@ class GkeHook(GoogleApiHook):
                 return None
             return describe_google_error(error)
 
-        return with_retries(call, describe, what=what)
+        return with_retries(call, describe, what=what, attempts=attempts)
 
 
 def _cluster_path(project_id: str, zone: str, name: str) -> str:

@@ -1,9 +1,10 @@
 """What every Google hook shares: the connection's endpoint overrides and error descriptions.
 
 `endpoint_overrides` in the `google_cloud_platform` connection's extras maps an API
-(`container`, `iam`, `cloudresourcemanager`, `storage`, `compute`) to a base URL: a Private
-Service Connect endpoint on Google Cloud, or the local emulator. Without it, the clients use
-Google's endpoints.
+(`container`, `iam`, `cloudresourcemanager`, `storage`, `compute`, `serviceusage`) to a base
+URL: a Private Service Connect endpoint on Google Cloud, or the local emulator. Without it, the
+clients use Google's endpoints. Each must be https, or plain http to loopback (the emulator):
+the clients send the connection's bearer tokens there.
 """
 
 import json
@@ -12,7 +13,8 @@ from typing import Any
 
 from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
 
-from saxml_gke.errors import ErrorKind, classify_http
+from saxml_gke.errors import DeploymentError, ErrorKind, classify_http
+from saxml_gke.urls import is_https_or_loopback, is_loopback_url
 
 # A new service account is not usable as a policy member for a while (eventual consistency).
 _MEMBER_NOT_YET_PROPAGATED = re.compile(r"Service account \S+ does not exist")
@@ -22,10 +24,29 @@ class GoogleApiHook(GoogleBaseHook):
     """A GoogleBaseHook that honours the connection's `endpoint_overrides`."""
 
     def endpoint_override(self, api: str) -> str | None:
+        return self.endpoint_overrides().get(api)
+
+    def endpoint_overrides(self) -> dict[str, str]:
+        """Every override, each refused unless https or on loopback: a token sent over plain
+        http to another host would travel in clear text."""
         overrides: Any = self._get_field("endpoint_overrides", None) or {}
         if isinstance(overrides, str):
             overrides = json.loads(overrides)
-        return overrides.get(api)
+        for api, url in overrides.items():
+            if not (isinstance(url, str) and is_https_or_loopback(url)):
+                raise DeploymentError(
+                    ErrorKind.PERMANENT,
+                    f"connection {self.gcp_conn_id!r}: endpoint_overrides.{api} = {url!r} must "
+                    "be https (plain http only to a loopback address: 127.0.0.1, localhost, "
+                    "[::1]), or the connection's bearer tokens would travel in clear text",
+                )
+        return overrides
+
+    def points_at_loopback(self) -> bool:
+        """Whether the connection overrides its APIs and every override is on this machine: it
+        points at the local emulator."""
+        overrides = self.endpoint_overrides()
+        return bool(overrides) and all(is_loopback_url(url) for url in overrides.values())
 
 
 def describe_google_error(error: Exception) -> tuple[ErrorKind, str] | None:

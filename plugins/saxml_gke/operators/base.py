@@ -2,7 +2,9 @@
 
 Every operator takes `spec`, the `plan` task's output, as an XComArg: the edge from `plan` and
 the data along it are one expression. Operators that talk to the cluster's Kubernetes API also
-take `cluster`, the output of `ensure_cluster` (its endpoint and CA).
+take `cluster`, the output of `ensure_cluster` (its endpoint and CA). Each class lists the IAM
+permissions its calls need (`required_permissions`), next to the calls: the `preflight` task
+tests them all before anything is created.
 """
 
 import asyncio
@@ -10,7 +12,7 @@ import functools
 from collections.abc import Callable
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
@@ -32,6 +34,17 @@ if TYPE_CHECKING:
 _DEFERRAL_GRACE = timedelta(minutes=2)
 
 Method = TypeVar("Method", bound=Callable[..., Any])
+
+# Server-side apply: a patch (GKE checks `update`) that creates what does not exist yet.
+APPLY = ("create", "update")
+
+
+def kubernetes_permissions(verbs: tuple[str, ...], *resources: str) -> frozenset[str]:
+    """The IAM permissions GKE checks for Kubernetes requests: `container.clusters.get` on the
+    cluster for any request, then `container.<resource>.<verb>` for each."""
+    return frozenset(
+        {"container.clusters.get", *(f"container.{r}.{v}" for r in resources for v in verbs)}
+    )
 
 
 def fails_fast(method: Method) -> Method:
@@ -56,6 +69,8 @@ class DeploymentTask:
 
     spec: Any  # the plan's output: a DeploymentSpec as a dict
     gcp_conn_id: str
+    # The IAM permissions the step's calls need in the project (the waits' included).
+    required_permissions: ClassVar[frozenset[str]] = frozenset()
     log: Any
     defer: Callable[..., NoReturn]
 
@@ -125,6 +140,7 @@ class DeploymentTask:
         self.log.info("%s: %s", waiting.description, look.progress)
         if look.done:
             return waiting.result(look.result)
+        trigger.state = look.state or trigger.state  # what the look did, e.g. pools it created
         timeout = timedelta(seconds=waiting.deadline - waiting.started)
         self.log.info("Waiting for %s (up to %.0f s)", waiting.description,
                       timeout.total_seconds())  # fmt: skip

@@ -44,6 +44,18 @@ class ReserveHttpAddressOperator(ComputeOperator):
     """The labelled static address (none with http_exposure=none); ends with its IP, which
     `deploy_saxml` takes as `http_ip`."""
 
+    # An external address, or an internal one in the region's default subnetwork.
+    required_permissions = frozenset(
+        {
+            "compute.addresses.get",
+            "compute.addresses.create",
+            "compute.addresses.createInternal",
+            "compute.addresses.setLabels",
+            "compute.subnetworks.use",
+            "compute.regionOperations.get",
+        }
+    )
+
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:
         from saxml_gke.triggers.compute import AddressReservedTrigger
@@ -83,6 +95,10 @@ class DeleteForwardingRulesOperator(ComputeOperator, TeardownOperator):
     """The forwarding rules still using the deployment's address: a cluster deleted before its
     Service left them behind (nothing else can use our address)."""
 
+    required_permissions = frozenset(
+        {"compute.addresses.get", "compute.forwardingRules.delete", "compute.regionOperations.get"}
+    )
+
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:
         found = self.our_address()
@@ -104,6 +120,10 @@ class DeleteForwardingRulesOperator(ComputeOperator, TeardownOperator):
 
 class ReleaseHttpAddressOperator(ComputeOperator, TeardownOperator):
     """The deployment's reserved address."""
+
+    required_permissions = frozenset(
+        {"compute.addresses.get", "compute.addresses.delete", "compute.regionOperations.get"}
+    )
 
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:

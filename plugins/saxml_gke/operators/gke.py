@@ -18,6 +18,11 @@ class CreateClusterOperator(DeploymentOperator):
     """The GKE Standard cluster with Workload Identity and its CPU pool; ends with how to reach
     its Kubernetes API (`endpoint`, `ca_certificate`), which later tasks take as `cluster`."""
 
+    # Its nodes run as the Compute Engine default service account: acting as it needs actAs.
+    required_permissions = frozenset(
+        {"container.clusters.get", "container.clusters.create", "iam.serviceAccounts.actAs"}
+    )
+
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:
         spec, name = self.deployment, self.deployment.cluster.name
@@ -50,21 +55,21 @@ class CreateTpuNodePoolsOperator(DeploymentOperator):
     """One multi-host TPU node pool per slice, created in parallel; existing pools of the
     deployment that match are adopted."""
 
+    required_permissions = frozenset(
+        {"container.clusters.get", "container.clusters.update", "iam.serviceAccounts.actAs"}
+    )
+
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:
-        spec = self.deployment
+        spec, tpu = self.deployment, self.deployment.tpu
         where = {**self.in_zone, "cluster": spec.cluster.name}
-        operations, adopted, problems = {}, [], []
-        for pool in spec.tpu.node_pools:
+        adopted, problems = [], []
+        for pool in tpu.node_pools:
             existing = self.gke.get_node_pool(**where, name=pool.name)
             check_node_pool(spec, pool, existing)
             if existing is None:
-                operations[pool.name] = self.gke.create_node_pool(
-                    **where, body=node_pool_body(spec, pool)
-                )
-                self.log.info("Creating node pool %s (operation %s)", pool.name,
-                              operations[pool.name])  # fmt: skip
-            elif mismatches := node_pool_mismatches(pool, existing):
+                continue
+            if mismatches := node_pool_mismatches(pool, existing):
                 problems.append(f"{pool.name}: " + "; ".join(mismatches))
             else:
                 adopted.append(pool.name)
@@ -76,24 +81,32 @@ class CreateTpuNodePoolsOperator(DeploymentOperator):
             )  # fmt: skip
         if adopted:
             self.log.info("Adopting existing node pools: %s", ", ".join(adopted))
-        from saxml_gke.triggers.gke import NodePoolsSettledTrigger
+        self.log.info(
+            "Creating %d TPU node pools as GKE admits them (at most 5 operations per cluster)%s",
+            len(tpu.node_pools) - len(adopted),
+            f"; waiting up to {spec.waits.capacity_wait / 60:.0f} min for capacity"
+            if spec.waits.capacity_wait else "",
+        )  # fmt: skip
+        from saxml_gke.triggers.gke import NodePoolsCreatedTrigger
 
         return self.wait_for(
-            NodePoolsSettledTrigger(
+            NodePoolsCreatedTrigger(
                 **where,
-                pools=[pool.name for pool in spec.tpu.node_pools],
-                capacity={
+                bodies={pool.name: node_pool_body(spec, pool) for pool in tpu.node_pools},
+                request={
                     "zone": spec.cluster.zone,
-                    "machine_type": spec.tpu.machine_type,
-                    "capacity": spec.tpu.capacity,
+                    "machine_type": tpu.machine_type,
+                    "capacity": tpu.capacity,
+                    "chips": tpu.chips_per_slice * tpu.slices,
+                    "wait_seconds": spec.waits.capacity_wait,
+                    "first_backoff_seconds": spec.waits.poll_seconds,
                 },
                 waiting=self.waiting(
-                    f"{len(spec.tpu.node_pools)} TPU node pools",
-                    spec.waits.operation_timeout,
-                    operations=operations,
+                    f"{len(tpu.node_pools)} TPU node pools",
+                    spec.waits.operation_timeout + spec.waits.capacity_wait,
                     adopted=adopted,
-                    nodes=spec.tpu.nodes_per_slice * spec.tpu.slices,
-                    chips=spec.tpu.chips_per_slice * spec.tpu.slices,
+                    nodes=tpu.nodes_per_slice * tpu.slices,
+                    chips=tpu.chips_per_slice * tpu.slices,
                 ),
             )
         )
@@ -102,6 +115,8 @@ class CreateTpuNodePoolsOperator(DeploymentOperator):
 class DeleteTpuNodePoolsOperator(TeardownOperator):
     """The TPU pools that carry the deployment's identity, in its own cluster or an adopted one
     (also those of an earlier run with more slices). They bill while their nodes exist."""
+
+    required_permissions = frozenset({"container.clusters.get", "container.clusters.update"})
 
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:
@@ -133,6 +148,8 @@ class DeleteTpuNodePoolsOperator(TeardownOperator):
 
 class DeleteClusterOperator(TeardownOperator):
     """The cluster, when it is the deployment's own; an adopted one stays."""
+
+    required_permissions = frozenset({"container.clusters.get", "container.clusters.delete"})
 
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:

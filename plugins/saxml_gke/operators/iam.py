@@ -11,13 +11,22 @@ from typing import Any
 from saxml_gke.adoption import check_service_account
 from saxml_gke.bodies import service_account_body
 from saxml_gke.manifests import render_objects
-from saxml_gke.operators.base import KubeOperator, fails_fast
+from saxml_gke.operators.base import APPLY, KubeOperator, fails_fast, kubernetes_permissions
 from saxml_gke.operators.teardown_base import TeardownOperator
 
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 
 
 class SetUpWorkloadIdentityOperator(KubeOperator):
+    required_permissions = kubernetes_permissions(APPLY, "namespaces", "serviceAccounts") | {
+        "iam.serviceAccounts.create",
+        "iam.serviceAccounts.get",
+        "iam.serviceAccounts.getIamPolicy",
+        "iam.serviceAccounts.setIamPolicy",
+        "storage.buckets.getIamPolicy",
+        "storage.buckets.setIamPolicy",
+    }
+
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:
         spec, identity = self.deployment, self.deployment.identity
@@ -49,6 +58,18 @@ class RemoveWorkloadIdentityOperator(TeardownOperator):
     """The bucket binding, the Workload Identity binding and the Google service account, each
     only if the account is the deployment's (never another account's binding); an adopted
     bucket loses our binding and stays."""
+
+    required_permissions = frozenset(
+        {
+            "iam.serviceAccounts.get",
+            "iam.serviceAccounts.delete",
+            "iam.serviceAccounts.getIamPolicy",
+            "iam.serviceAccounts.setIamPolicy",
+            "storage.buckets.get",
+            "storage.buckets.getIamPolicy",
+            "storage.buckets.setIamPolicy",
+        }
+    )
 
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:

@@ -19,6 +19,15 @@ from saxml_gke.operators.base import DeploymentOperator, fails_fast
 
 
 class CheckOwnershipOperator(DeploymentOperator):
+    required_permissions = frozenset(
+        {
+            "container.clusters.get",
+            "storage.buckets.get",
+            "compute.addresses.get",
+            "iam.serviceAccounts.get",
+        }
+    )
+
     @fails_fast
     def execute(self, context: Any) -> dict[str, str]:
         spec = self.deployment

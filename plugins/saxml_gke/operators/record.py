@@ -12,11 +12,22 @@ operation.
 from typing import Any
 
 from saxml_gke.bodies import SPEC_CONFIG_MAP, spec_config_map, stored_spec
-from saxml_gke.operators.base import KubeOperator, fails_fast
+from saxml_gke.operators.base import APPLY, KubeOperator, fails_fast, kubernetes_permissions
 from saxml_gke.ownership import with_expiry
 
 
 class RecordDeploymentOperator(KubeOperator):
+    # The spec ConfigMap, and a new expiry on the cluster, pools, bucket, address and account.
+    required_permissions = kubernetes_permissions(("get", *APPLY), "configMaps") | {
+        "container.clusters.update",
+        "storage.buckets.get",
+        "storage.buckets.update",
+        "compute.addresses.get",
+        "compute.addresses.setLabels",
+        "iam.serviceAccounts.get",
+        "iam.serviceAccounts.update",
+    }
+
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:
         spec = self.deployment

@@ -10,8 +10,10 @@ from typing import Any
 from saxml_gke.operators.base import DeploymentOperator, fails_fast
 from saxml_gke.plan import plan_summary
 
-_DETAIL_KEYS = ("created", "operation", "operations", "action", "wait_seconds", "ready_at",
-                "loaded_at", "loaded_on", "address", "ip")  # fmt: skip
+_DETAIL_KEYS = (
+    "created", "operation", "operations", "action", "wait_seconds", "capacity_wait_seconds",
+    "capacity_tries", "ready_at", "loaded_at", "loaded_on", "address", "ip",
+)  # fmt: skip
 
 
 class ReportOperator(DeploymentOperator):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from saxml_gke.bodies import SPEC_CONFIG_MAP
 from saxml_gke.errors import DeploymentError, ErrorKind
 from saxml_gke.manifests import object_refs, render_objects
-from saxml_gke.operators.base import KubeOperator, fails_fast
+from saxml_gke.operators.base import APPLY, KubeOperator, fails_fast, kubernetes_permissions
 from saxml_gke.operators.teardown_base import TeardownOperator
 from saxml_gke.spec import DeploymentSpec
 
@@ -30,6 +30,10 @@ class DeploySaxmlOperator(KubeOperator):
     """Server-side apply of every Saxml object; `http_address` is `ensure_http_address`'s
     result (its `ip` is None with http_exposure=none)."""
 
+    # The rendered kinds; the JobSet is a custom resource, a third-party object to GKE's IAM.
+    required_permissions = kubernetes_permissions(
+        APPLY, "namespaces", "serviceAccounts", "deployments", "services", "thirdPartyObjects"
+    )
     template_fields = (*KubeOperator.template_fields, "http_address")
 
     def __init__(self, *, http_address: Any, **kwargs: Any) -> None:
@@ -47,6 +51,8 @@ class DeploySaxmlOperator(KubeOperator):
 
 class SaxmlOperator(KubeOperator):
     """An operator that talks to sax-http."""
+
+    required_permissions = kubernetes_permissions(("proxy",), "services")
 
     @property
     def saxml(self) -> "SaxmlHook":
@@ -107,6 +113,8 @@ class UnpublishModelOperator(TeardownOperator):
     """The model, when the deployment's sax-http serves it. A dead sax-http does not block the
     teardown: the model goes with the admin state."""
 
+    required_permissions = kubernetes_permissions(("get", "proxy"), "services")
+
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:
         spec, kube = self.deployment, self.reachable_kube()
@@ -123,6 +131,8 @@ class UnpublishModelOperator(TeardownOperator):
 class DeleteHttpServiceOperator(TeardownOperator):
     """sax-http's Service, waited for until it is gone: its load balancer outlives a deleted
     cluster, as on Google Cloud."""
+
+    required_permissions = kubernetes_permissions(("get", "delete"), "services")
 
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:
@@ -149,6 +159,15 @@ class DeleteSaxmlWorkloadsOperator(TeardownOperator):
     """The rest of the deployment's objects, dependents first, and the spec ConfigMap. In its
     own cluster they would go with it; in an adopted cluster (which stays) only these go, each
     if it carries the deployment's identity."""
+
+    required_permissions = kubernetes_permissions(
+        ("get", "delete"),
+        "deployments",
+        "thirdPartyObjects",
+        "serviceAccounts",
+        "namespaces",
+        "configMaps",
+    )
 
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from saxml_gke.operators.teardown_base import TeardownOperator
 class CreateBucketOperator(DeploymentOperator):
     """The bucket, labelled with the deployment's identity."""
 
+    required_permissions = frozenset({"storage.buckets.get", "storage.buckets.create"})
+
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:
         spec, name = self.deployment, self.deployment.storage.bucket
@@ -34,6 +36,15 @@ class CreateBucketOperator(DeploymentOperator):
 
 class DeleteBucketOperator(TeardownOperator):
     """The bucket and its objects, when it is the deployment's (an adopted one stays)."""
+
+    required_permissions = frozenset(
+        {
+            "storage.buckets.get",
+            "storage.buckets.delete",
+            "storage.objects.list",
+            "storage.objects.delete",
+        }
+    )
 
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from airflow.sdk.bases.skipmixin import SkipMixin
 from saxml_gke.bodies import SPEC_CONFIG_MAP
 from saxml_gke.errors import DeploymentError, ErrorKind
 from saxml_gke.manifests import object_refs
-from saxml_gke.operators.base import DeploymentOperator, fails_fast
+from saxml_gke.operators.base import DeploymentOperator, fails_fast, kubernetes_permissions
 from saxml_gke.operators.compute import DeleteForwardingRulesOperator, ReleaseHttpAddressOperator
 from saxml_gke.operators.gke import DeleteClusterOperator, DeleteTpuNodePoolsOperator
 from saxml_gke.operators.iam import RemoveWorkloadIdentityOperator
@@ -94,6 +94,22 @@ class TeardownPolicyOperator(DeploymentOperator, SkipMixin):
 
 class VerifyTeardownOperator(TeardownOperator):
     """A separate check after the teardown, so a teardown that left something fails the run."""
+
+    # What `leftovers` looks up: in an adopted cluster, also the deployment's objects.
+    required_permissions = kubernetes_permissions(
+        ("get",),
+        "services",
+        "deployments",
+        "thirdPartyObjects",
+        "serviceAccounts",
+        "namespaces",
+        "configMaps",
+    ) | {
+        "iam.serviceAccounts.get",
+        "storage.buckets.get",
+        "storage.buckets.getIamPolicy",
+        "compute.addresses.get",
+    }
 
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 
 from saxml_gke.manifests import leader_selector
-from saxml_gke.operators.base import DeploymentTask, look_once
+from saxml_gke.operators.base import DeploymentTask, kubernetes_permissions, look_once
 from saxml_gke.triggers.base import WaitTrigger
 
 
@@ -71,6 +71,21 @@ class SaxmlSensor(DeploymentTask, BaseSensorOperator):
 class PodsReadySensor(SaxmlSensor):
     """Every pod of the deployment (admin server, model-server JobSet, sax-http) is Ready."""
 
+    # Pods, and for a pod that is stuck, its events and last log lines.
+    required_permissions = kubernetes_permissions(("list",), "pods", "events") | {
+        "container.pods.getLogs"
+    }
+
+    def timeout_seconds(self) -> float:
+        """With flex-start the model servers' nodes come when GKE finds capacity: the pods may
+        wait for them as long as the capacity wait allows."""
+        waits = self.deployment.waits
+        return waits.pods_timeout + (waits.capacity_wait if self.flex_start else 0)
+
+    @property
+    def flex_start(self) -> bool:
+        return self.deployment.tpu.capacity == "flex-start"
+
     def trigger(self) -> WaitTrigger:
         from saxml_gke.triggers.kubernetes import PodsReadyTrigger
 
@@ -80,12 +95,15 @@ class PodsReadySensor(SaxmlSensor):
             namespace=spec.identity.namespace,
             label_selector=spec.owner.selector(),
             expected=expected,
+            queued=self.flex_start,
             **self.waiting_for(f"{expected} Saxml pods Ready"),
         )
 
 
 class ModelLoadedSensor(SaxmlSensor):
     """`Successfully loaded model for key: <model_key>` in the leader pod of every replica."""
+
+    required_permissions = kubernetes_permissions(("list",), "pods") | {"container.pods.getLogs"}
 
     def timeout_seconds(self) -> float:
         return self.deployment.waits.model_load_timeout
@@ -111,6 +129,8 @@ class ModelLoadedSensor(SaxmlSensor):
 class HttpAddressSensor(SaxmlSensor):
     """sax-http's load balancer has its address (at once with http_exposure=none: there is
     none)."""
+
+    required_permissions = kubernetes_permissions(("get",), "services")
 
     def execute(self, context: Any) -> Any:
         if self.deployment.saxml.http_exposure == "none":

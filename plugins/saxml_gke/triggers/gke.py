@@ -7,11 +7,15 @@ triggers keep one REST client for all their looks and run each look in a thread.
 """
 
 import asyncio
+import dataclasses
+import time
 from functools import cached_property
 from typing import Any
 
+from saxml_gke.errors import DeploymentError, ErrorKind
 from saxml_gke.hooks.gke import GkeHook
-from saxml_gke.probes import CapacityContext, Look, cluster_look, gone_look, node_pools_look
+from saxml_gke.probes import Look, cluster_look, gone_look
+from saxml_gke.provisioning import CapacityRequest, created, next_moves
 from saxml_gke.triggers.base import WaitTrigger
 
 
@@ -23,6 +27,10 @@ class GkeTrigger(WaitTrigger):
         self.project_id, self.zone, self.cluster = project_id, zone, cluster
 
     def arguments(self) -> dict[str, Any]:
+        return self.where
+
+    @property
+    def where(self) -> dict[str, str]:
         return {"project_id": self.project_id, "zone": self.zone, "cluster": self.cluster}
 
     @cached_property
@@ -65,19 +73,46 @@ class NodePoolsTrigger(GkeTrigger):
         return {name: found.get(name) for name in self.pools}
 
 
-class NodePoolsSettledTrigger(NodePoolsTrigger):
-    """Every pool left PROVISIONING: RUNNING ends the wait, ERROR fails it with GKE's message
-    (and advice when GKE had no TPUs)."""
+class NodePoolsCreatedTrigger(NodePoolsTrigger):
+    """Creates the pools as GKE admits another operation and waits until every one is RUNNING;
+    a stockout deletes the pool and asks again until the capacity wait is over (the rules are
+    `saxml_gke.provisioning`'s). `bodies` has every pool's create request, by name."""
 
-    def __init__(self, *, capacity: dict[str, str], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.capacity = capacity
+    def __init__(
+        self, *, bodies: dict[str, dict[str, Any]], request: dict[str, Any], **kwargs: Any
+    ) -> None:
+        super().__init__(pools=sorted(bodies), **kwargs)
+        self.bodies, self.request = bodies, request
 
     def arguments(self) -> dict[str, Any]:
-        return {**super().arguments(), "capacity": self.capacity}
+        return {**self.where, "bodies": self.bodies, "request": self.request}
 
     async def look(self, state: dict[str, Any]) -> Look:
-        return node_pools_look(await self.get_pools(), CapacityContext(**self.capacity))
+        moves = next_moves(
+            await self.get_pools(), state, time.time(), CapacityRequest(**self.request)
+        )
+        state = moves.look.state
+        for name in moves.delete:
+            self.log.info("Deleting node pool %s to ask for its TPUs again", name)
+            await self._call(self.gke.delete_node_pool, name=name)
+        for name in moves.create:
+            if not await self._call(self.gke.create_node_pool, body=self.bodies[name]):
+                break  # GKE runs no more operations on this cluster now: the next look asks
+            self.log.info("Creating node pool %s", name)
+            state = created(state, name)
+        return dataclasses.replace(moves.look, state=state)
+
+    async def _call(self, method: Any, **arguments: Any) -> bool:
+        """One call without retries; False when GKE refused it for now (too many operations),
+        which the next look retries."""
+        try:
+            await asyncio.to_thread(method, **self.where, **arguments, attempts=1)
+        except DeploymentError as error:
+            if error.kind is not ErrorKind.TRANSIENT:
+                raise
+            self.log.info("%s; asking again at the next look", error)
+            return False
+        return True
 
 
 class NodePoolsGoneTrigger(NodePoolsTrigger):

@@ -77,9 +77,13 @@ class PodsReadyTrigger(KubeTrigger):
     """`expected` pods match the selector and all are Ready. A failure carries the failing pods'
     warning events and the last log lines of the crashed ones."""
 
-    def __init__(self, *, namespace: str, label_selector: str, expected: int, **kwargs: Any):
+    def __init__(
+        self, *, namespace: str, label_selector: str, expected: int, queued: bool = False,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.namespace, self.label_selector, self.expected = namespace, label_selector, expected
+        self.queued = queued
 
     def arguments(self) -> dict[str, Any]:
         return {
@@ -87,13 +91,14 @@ class PodsReadyTrigger(KubeTrigger):
             "namespace": self.namespace,
             "label_selector": self.label_selector,
             "expected": self.expected,
+            "queued": self.queued,
         }
 
     async def look(self, state: dict[str, Any]) -> Look:
         pods = await self.kube.list_items(
             f"/api/v1/namespaces/{self.namespace}/pods", self.label_selector
         )
-        look = pods_look(pods, self.expected, state.get("unschedulable_looks", 0))
+        look = pods_look(pods, self.expected, state.get("unschedulable_looks", 0), self.queued)
         if look.failure is None:
             return look
         events = await self.kube.list_items(f"/api/v1/namespaces/{self.namespace}/events")
