@@ -21,7 +21,7 @@ constants imported, so it follows the emulator when they change), in modelled se
   only when the request carries a TPU pool, which the DAG's does not.
 - TPU node pools: TPU_POOL_CREATE_SECONDS (180), all slices in parallel, but GKE (and the
   emulator) runs at most MAX_CONCURRENT_OPERATIONS (5) operations per cluster: ceil(N / 5)
-  rounds (the DAG's hook retries the refused creations).
+  rounds (the pools trigger asks again for the creations GKE refused).
 - model-server pods Ready: SANDBOX_SECONDS (1) + ModelServerImage's image_pull_seconds (150)
   + start_seconds (5): no readiness probe, every node pulls the image in parallel.
 - the server joins the admin: JOIN_DELAY_SECONDS (2) after its JAX world formed.

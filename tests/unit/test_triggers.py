@@ -262,7 +262,7 @@ ARGUMENTS: dict[str, dict[str, Any]] = {
     "ClusterRunningTrigger": GKE,
     "ClusterGoneTrigger": GKE,
     "NodePoolsCreatedTrigger": {**GKE, "bodies": {"tpu-0": {"name": "tpu-0"}}, "request": SPOT},
-    "NodePoolsGoneTrigger": {**GKE, "pools": ["tpu-0"]},
+    "NodePoolsDeletedTrigger": {**GKE, "pools": ["tpu-0"]},
     "ComputeOperationsTrigger": {**REGION, "operations": ["operation-1", "operation-2"]},
     "AddressReservedTrigger": {**REGION, "name": "sax-http", "operation": "operation-1"},
     "JobSetReadyTrigger": {"cluster": CLUSTER},
@@ -707,11 +707,14 @@ def gke_trigger(cls: Callable[..., Any], **kwargs: Any) -> Any:
     return cls(**GKE, **kwargs, waiting=waiting("GKE"))
 
 
-def test_node_pools_are_read_with_one_cluster_read() -> None:
-    fake = FakeGke({"nodePools": [{"name": "tpu-0", "status": "PROVISIONING"}]})
-    trigger = gke_trigger(gke.NodePoolsGoneTrigger, pools=["tpu-0", "tpu-1"])
+def test_node_pools_are_deleted_until_gke_refuses_more_and_waited_on_with_one_read() -> None:
+    pools = [{"name": name, "status": "RUNNING"} for name in ("tpu-0", "tpu-1", "tpu-2")]
+    fake = FakePoolsGke({"nodePools": [*pools, {"name": "other", "status": "RUNNING"}]}, 2)
+    trigger = gke_trigger(gke.NodePoolsDeletedTrigger, pools=["tpu-0", "tpu-1", "tpu-2", "tpu-3"])
     trigger.gke = fake
-    assert look(trigger).progress == "still there: node pool tpu-0"
+    result = look(trigger)
+    assert fake.deleted == ["tpu-0", "tpu-1"]  # tpu-2 at the next look; tpu-3 is gone
+    assert result.progress == "still there: node pool tpu-0, node pool tpu-1, node pool tpu-2"
     assert fake.calls == [{"project_id": "my-project", "zone": "us-west4-a", "name": "saxml"}]
 
 
@@ -725,15 +728,19 @@ class FakePoolsGke(FakeGke):
         self.deleted: list[str] = []
 
     def create_node_pool(self, *, body: dict[str, Any], attempts: int, **where: Any) -> str:
-        assert attempts == 1  # a refusal goes back to the trigger, which asks at its next look
-        if len(self.created) == self.admits:
-            raise DeploymentError(ErrorKind.TRANSIENT, "Too many operations")
+        self.admit(attempts)
         self.created.append(body["name"])
         return f"operation-{body['name']}"
 
     def delete_node_pool(self, *, name: str, attempts: int, **where: Any) -> str:
+        self.admit(attempts)
         self.deleted.append(name)
         return f"operation-delete-{name}"
+
+    def admit(self, attempts: int) -> None:
+        assert attempts == 1  # a refusal goes back to the trigger, which asks at its next look
+        if len(self.created) + len(self.deleted) == self.admits:
+            raise DeploymentError(ErrorKind.TRANSIENT, "Too many operations")
 
 
 def pools_trigger(*names: str, wait_seconds: float = 0) -> Any:

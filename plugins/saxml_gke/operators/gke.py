@@ -123,24 +123,20 @@ class DeleteTpuNodePoolsOperator(TeardownOperator):
         spec, cluster = self.deployment, self.found_cluster()
         if cluster is None or (cluster["own"] and cluster.get("status") != "RUNNING"):
             return self.deleted([])  # none, or they go with the cluster being deleted
-        where = {**self.in_zone, "cluster": spec.cluster.name}
-        deleting = [
-            pool
-            for pool in self.our_node_pools(cluster)
-            if self.gke.delete_node_pool(**where, name=pool)
-        ]
-        if not deleting:
+        ours = self.our_node_pools(cluster)
+        if not ours:
             return self.deleted([])
-        from saxml_gke.triggers.gke import NodePoolsGoneTrigger
+        from saxml_gke.triggers.gke import NodePoolsDeletedTrigger
 
         return self.wait_for(
-            NodePoolsGoneTrigger(
-                **where,
-                pools=deleting,
+            NodePoolsDeletedTrigger(
+                **self.in_zone,
+                cluster=spec.cluster.name,
+                pools=ours,
                 waiting=self.waiting(
-                    f"TPU node pools {', '.join(deleting)} to go",
+                    f"TPU node pools {', '.join(ours)} to go",
                     spec.waits.operation_timeout,
-                    deleted=[f"node pool {name}" for name in deleting],
+                    deleted=[f"node pool {name}" for name in ours],
                 ),
             )
         )

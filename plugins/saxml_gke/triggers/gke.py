@@ -9,6 +9,7 @@ triggers keep one REST client for all their looks and run each look in a thread.
 import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -72,6 +73,18 @@ class NodePoolsTrigger(GkeTrigger):
         found = {pool["name"]: pool for pool in cluster.get("nodePools") or []}
         return {name: found.get(name) for name in self.pools}
 
+    async def call_once(self, method: Callable[..., Any], **arguments: Any) -> bool:
+        """One call without retries; False when GKE refused it for now (too many operations),
+        which the next look retries."""
+        try:
+            await asyncio.to_thread(method, **self.where, **arguments, attempts=1)
+        except DeploymentError as error:
+            if error.kind is not ErrorKind.TRANSIENT:
+                raise
+            self.log.info("%s; asking again at the next look", error)
+            return False
+        return True
+
 
 class NodePoolsCreatedTrigger(NodePoolsTrigger):
     """Creates the pools as GKE admits another operation and waits until every one is RUNNING;
@@ -94,28 +107,24 @@ class NodePoolsCreatedTrigger(NodePoolsTrigger):
         state = moves.look.state
         for name in moves.delete:
             self.log.info("Deleting node pool %s to ask for its TPUs again", name)
-            await self._call(self.gke.delete_node_pool, name=name)
+            await self.call_once(self.gke.delete_node_pool, name=name)
         for name in moves.create:
-            if not await self._call(self.gke.create_node_pool, body=self.bodies[name]):
+            if not await self.call_once(self.gke.create_node_pool, body=self.bodies[name]):
                 break  # GKE runs no more operations on this cluster now: the next look asks
             self.log.info("Creating node pool %s", name)
             state = created(state, name)
         return dataclasses.replace(moves.look, state=state)
 
-    async def _call(self, method: Any, **arguments: Any) -> bool:
-        """One call without retries; False when GKE refused it for now (too many operations),
-        which the next look retries."""
-        try:
-            await asyncio.to_thread(method, **self.where, **arguments, attempts=1)
-        except DeploymentError as error:
-            if error.kind is not ErrorKind.TRANSIENT:
-                raise
-            self.log.info("%s; asking again at the next look", error)
-            return False
-        return True
 
+class NodePoolsDeletedTrigger(NodePoolsTrigger):
+    """Deletes the pools as GKE admits another operation (at most 5 per cluster), until none
+    is left: the TPUs bill until their pool is gone."""
 
-class NodePoolsGoneTrigger(NodePoolsTrigger):
     async def look(self, state: dict[str, Any]) -> Look:
         pools = await self.get_pools()
+        for name, pool in pools.items():
+            if pool and pool.get("status") != "STOPPING":
+                if not await self.call_once(self.gke.delete_node_pool, name=name):
+                    break  # the next look deletes the rest
+                self.log.info("Deleting node pool %s", name)
         return gone_look([f"node pool {name}" for name, pool in pools.items() if pool])
