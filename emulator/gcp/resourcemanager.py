@@ -3,7 +3,8 @@
 Both versions share one route per method id (the version is a path segment), so an injected
 fault on `cloudresourcemanager.projects.setIamPolicy` hits whichever version a client speaks.
 v1 names the project by id (`v1/projects/P:getIamPolicy`), v3 by `projects/P`; both accept the
-id or the number. The project policy is the root every other policy inherits from.
+id or the number. The project policy is the root every other policy inherits from; it starts
+with the Compute Engine default service account's automatic `roles/editor`.
 `testIamPermissions` answers which of the asked permissions the caller holds on the project, as
 the roles bound to it in that policy grant them (the catalog in `emulator.gcp.roles`).
 """
@@ -33,6 +34,12 @@ class ResourceManagerService:
         self.world = world
         self.created = world.clock.now()
         self.policy = Policy()
+        # What GCP grants the Compute Engine default service account (unless an organization
+        # policy stops it): nodes left on it, and their host-network pods, may do most things.
+        self.policy.add_member(
+            "roles/editor",
+            f"serviceAccount:{world.project_number}-compute@developer.gserviceaccount.com",
+        )
 
     def routes(self) -> list[web.RouteDef]:
         get_policy, set_policy, test = "getIamPolicy", "setIamPolicy", "testIamPermissions"

@@ -11,6 +11,11 @@ workload pool (`PROJECT.svc.id.goog`). Its answer depends on the pod's Kubernete
   `principal://iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/
   PROJECT.svc.id.goog/subject/ns/NS/sa/KSA`, which is granted access like any member.
 
+Workload Identity does not apply to host-network pods (`hostNetwork: true`): they reach the
+Compute Engine metadata server, as any process of the node does, and act as the node's service
+account, their node pool's `config.serviceAccount` (`default`: the Compute Engine default
+account), with that account's IAM rights, whatever their Kubernetes service account says.
+
 Everything is decided at the moment of each access from the IAM, bucket and cluster state of
 that moment, so a binding granted later starts working later, and a revoked one stops.
 
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
     from emulator.kube.cluster import KubeCluster
 
 GSA_ANNOTATION = "iam.gke.io/gcp-service-account"
+NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
 METADATA_SERVER_LABEL = "iam.gke.io/gke-metadata-server-enabled"
 CONTENT_TYPE = "application/octet-stream"
 _DOCS = "https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity#authenticating_to"
@@ -39,6 +45,8 @@ class ClusterPools(Protocol):
     """GKE, as far as Workload Identity needs it."""
 
     def cluster_workload_pool(self, location: str, name: str) -> str: ...
+
+    def node_service_account(self, location: str, name: str, pool: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,10 @@ class BucketAccessError(Exception):
 
 
 def pod_identity(cluster: "KubeCluster", pod: Mapping[str, Any]) -> GoogleIdentity:
-    """The Google identity a pod's Google client libraries get from the GKE metadata server."""
+    """The Google identity a pod's Google client libraries get from the GKE metadata server
+    (from the Compute Engine one for a host-network pod)."""
+    if (pod.get("spec") or {}).get("hostNetwork"):
+        return _node_identity(cluster, pod)
     world = cluster.world
     gke = world.services.get("container")
     pool = (
@@ -115,6 +126,32 @@ def pod_identity(cluster: "KubeCluster", pod: Mapping[str, Any]) -> GoogleIdenti
             f"documentation:\n\t{_DOCS}\n"
         )
     member = f"serviceAccount:{gsa}"
+    return GoogleIdentity(member, "", (member,))
+
+
+def _node_identity(cluster: "KubeCluster", pod: Mapping[str, Any]) -> GoogleIdentity:
+    """The node's service account, as the Compute Engine metadata server gives it."""
+    store, world = cluster.store, cluster.world
+    node_name = (pod.get("spec") or {}).get("nodeName")
+    node = store.find(store.types.by_kind("v1", "Node"), "", node_name) if node_name else None
+    if node is None:
+        return _none(f"pod {pod['metadata']['name']} does not run on a node")
+    gke = world.services.get("container")
+    pool = (node["metadata"].get("labels") or {}).get(NODE_POOL_LABEL, "")
+    email = (
+        gke.node_service_account(cluster.location, cluster.name, pool)
+        if isinstance(gke, ClusterPools)
+        else ""
+    )
+    if not email:
+        return _none(f"node {node_name} is in no node pool of cluster {cluster.name}")
+    own_project = email.endswith(f"@{world.project_id}.iam.gserviceaccount.com")
+    if own_project and email not in getattr(world.services.get("iam"), "accounts", {}):
+        return _none(
+            "Unable to generate access token; IAM returned 404 Not Found: Not found; Gaia id "
+            f"not found for email {email}"
+        )
+    member = f"serviceAccount:{email}"
     return GoogleIdentity(member, "", (member,))
 
 

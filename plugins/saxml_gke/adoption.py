@@ -89,16 +89,35 @@ def check_address(spec: DeploymentSpec, address: Mapping[str, Any] | None) -> st
 
 
 def check_service_account(spec: DeploymentSpec, account: Mapping[str, Any] | None) -> str:
+    return _account_ours_or_refused(
+        spec,
+        spec.identity.gsa_email,
+        account,
+        "leave gsa_name empty for an account of this deployment, or name a new one; "
+        "an account this deployment did not create is never used",
+    )
+
+
+def check_node_service_account(spec: DeploymentSpec, account: Mapping[str, Any] | None) -> str:
+    """The nodes' account: its name comes from the deployment's identity, so only a copy made
+    by hand can be someone else's."""
+    return _account_ours_or_refused(
+        spec,
+        spec.node_sa_email,
+        account,
+        "delete it or choose another cluster_name; an account this deployment did not create "
+        "is never given to its nodes",
+    )
+
+
+def _account_ours_or_refused(
+    spec: DeploymentSpec, email: str, account: Mapping[str, Any] | None, advice: str
+) -> str:
     if account is None:
         return ABSENT
     if not spec.owner.owns_account(account):
         description = account.get("description") or "no description"
-        raise _refusal(
-            f"Google service account {spec.identity.gsa_email}",
-            f'description "{description}"',
-            "leave gsa_name empty for an account of this deployment, or name a new one; "
-            "an account this deployment did not create is never used",
-        )
+        raise _refusal(f"Google service account {email}", f'description "{description}"', advice)
     return OURS
 
 

@@ -14,6 +14,15 @@ from saxml_gke.spec import DeploymentSpec, NodePoolSpec
 
 CPU_POOL = "default-pool"
 _SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+# What the nodes' own service account is granted on the project: GKE's least-privilege node role
+# (logs, metrics, resource metadata; "Configure GKE node service accounts") and image pulls
+# from the project's Artifact Registry. The scope stays cloud-platform, as GKE recommends:
+# IAM, not scopes, limits what the nodes can do.
+NODE_PROJECT_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
+# On the deployment's bucket: the model servers run with hostNetwork, where Workload Identity
+# does not apply, so they act as the node's account; they only read the cell's location and
+# the checkpoints.
+NODE_BUCKET_ROLE = "roles/storage.objectViewer"
 # xpk and tpu-provisioner cap multi-host TPU pools at 15 pods per node to save pod IP space.
 _TPU_MAX_PODS_PER_NODE = 15
 FLEX_START_MAX_RUN_SECONDS = 7 * 24 * 3600  # GKE's default and maximum maxRunDuration
@@ -33,6 +42,7 @@ def cluster_body(spec: DeploymentSpec) -> dict[str, Any]:
                 "initialNodeCount": cluster.cpu_nodes,
                 "config": {
                     "machineType": cluster.cpu_machine_type,
+                    "serviceAccount": spec.node_sa_email,
                     "oauthScopes": _SCOPES,
                     "workloadMetadataConfig": {"mode": "GKE_METADATA"},
                     "resourceLabels": dict(spec.labels),
@@ -45,6 +55,7 @@ def cluster_body(spec: DeploymentSpec) -> dict[str, Any]:
 def node_pool_body(spec: DeploymentSpec, pool: NodePoolSpec) -> dict[str, Any]:
     config: dict[str, Any] = {
         "machineType": pool.machine_type,
+        "serviceAccount": spec.node_sa_email,
         "oauthScopes": _SCOPES,
         "workloadMetadataConfig": {"mode": "GKE_METADATA"},
         "resourceLabels": dict(spec.labels),
@@ -109,8 +120,12 @@ def cluster_mismatches(spec: DeploymentSpec, cluster: Mapping[str, Any]) -> list
     return problems
 
 
-def node_pool_mismatches(pool: NodePoolSpec, existing: Mapping[str, Any]) -> list[str]:
-    """How an existing node pool differs from the slice the spec needs; empty = adopt it."""
+def node_pool_mismatches(
+    spec: DeploymentSpec, pool: NodePoolSpec, existing: Mapping[str, Any]
+) -> list[str]:
+    """How an existing node pool differs from the slice the spec needs; empty = adopt it. A
+    pool whose nodes run as another account (the default one, with the project's editor
+    rights) is not adopted: the model servers act as the nodes' account."""
     config = existing.get("config") or {}
     placement = existing.get("placementPolicy") or {}
     actual = {
@@ -119,6 +134,7 @@ def node_pool_mismatches(pool: NodePoolSpec, existing: Mapping[str, Any]) -> lis
         "node count": int(existing.get("initialNodeCount", 0)),
         "spot": bool(config.get("spot", False)),
         "flex-start": bool(config.get("flexStart", False)),
+        "service account": config.get("serviceAccount", "default"),
     }
     wanted = {
         "machine type": pool.machine_type,
@@ -126,6 +142,7 @@ def node_pool_mismatches(pool: NodePoolSpec, existing: Mapping[str, Any]) -> lis
         "node count": 0 if pool.flex_start else pool.node_count,
         "spot": pool.spot,
         "flex-start": pool.flex_start,
+        "service account": spec.node_sa_email,
     }
     return [
         f"{field} is {actual[field]!r}, needs {wanted[field]!r}"
@@ -154,12 +171,22 @@ def address_body(spec: DeploymentSpec) -> dict[str, Any]:
 
 
 def service_account_body(spec: DeploymentSpec) -> dict[str, Any]:
-    """The Google service account the pods act as (iam v1 serviceAccounts.create); its
-    description carries the deployment's marks, since accounts have no labels."""
+    """The Google service account the pods act as (iam v1 serviceAccounts.create)."""
+    return _account_body(spec, spec.identity.gsa_name, f"Saxml ({spec.deployment})")
+
+
+def node_service_account_body(spec: DeploymentSpec) -> dict[str, Any]:
+    """The Google service account the nodes (and the host-network model servers) run as."""
+    account_id = spec.node_sa_email.split("@", 1)[0]
+    return _account_body(spec, account_id, f"Saxml nodes ({spec.deployment})")
+
+
+def _account_body(spec: DeploymentSpec, account_id: str, display_name: str) -> dict[str, Any]:
+    """Its description carries the deployment's marks, since accounts have no labels."""
     return {
-        "accountId": spec.identity.gsa_name,
+        "accountId": account_id,
         "serviceAccount": {
-            "displayName": f"Saxml ({spec.deployment})",
+            "displayName": display_name,
             "description": spec.owner.account_description(spec.expires_at),
         },
     }

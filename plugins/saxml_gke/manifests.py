@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from saxml_gke import tpu
 from saxml_gke.spec import DeploymentSpec
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "include" / "manifests"
@@ -34,6 +35,7 @@ def render_objects(
             labels=spec.labels,
             pod_labels=_pod_labels(spec),
             load_balancer_ip=load_balancer_ip,
+            privileged_tpu=tpu.needs_privileged(spec.cluster.version),
         )
         objects.extend(doc for doc in yaml.safe_load_all(text) if doc is not None)
     return objects

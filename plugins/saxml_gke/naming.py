@@ -30,3 +30,13 @@ def default_bucket(owner: Owner) -> str:
 def default_service_account(owner: Owner) -> str:
     """`sax-<cluster>-<hash>`: a service account id (6-30 characters, `[a-z][-a-z0-9]*`)."""
     return _fit(f"sax-{owner.cluster}", owner, SERVICE_ACCOUNT_MAX)
+
+
+def node_service_account(owner: Owner) -> str:
+    """`sax-node-<cluster>-<hash>`: the id of the nodes' service account. Not a parameter:
+    derived from the identity alone, so a teardown always knows it."""
+    return _fit(f"sax-node-{owner.cluster}", owner, SERVICE_ACCOUNT_MAX)
+
+
+def service_account_email(account_id: str, project_id: str) -> str:
+    return f"{account_id}@{project_id}.iam.gserviceaccount.com"

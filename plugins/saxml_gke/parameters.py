@@ -383,12 +383,31 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "section": "Model",
     },
     "http_exposure": {
-        "default": "internal",
+        "default": "none",
         "type": "string",
         "enum": ["external", "internal", "none"],
         "title": "HTTP exposure",
-        "description": "external: public LoadBalancer (as the tutorial); internal: internal "
-        "LoadBalancer; none: ClusterIP only.",
+        "description": "none: no load balancer, sax-http is reached in the cluster only; "
+        "internal: an internal LoadBalancer (VPC); external: a public one (as the tutorial). "
+        "A load balancer passes only generate and score, from the HTTP source ranges.",
+        "section": "Operations",
+    },
+    "http_source_ranges": {
+        "default": [],
+        "type": "array",
+        "items": {"type": "string", "pattern": _whole("[0-9a-fA-F.:/]+"), "maxLength": 43},
+        "maxItems": 100,
+        "title": "HTTP source ranges",
+        "description": "CIDR ranges (e.g. 10.0.0.0/8, 203.0.113.7/32) allowed to reach the "
+        "load balancer: required with http_exposure internal or external, empty with none.",
+        "section": "Operations",
+    },
+    "allow_public_http": {
+        "default": False,
+        "type": "boolean",
+        "title": "Allow public HTTP",
+        "description": "Required with http_exposure external: the model's generate and score "
+        "get a public address, open to the HTTP source ranges without authentication.",
         "section": "Operations",
     },
     "teardown": {

@@ -30,6 +30,7 @@ def plan_summary(spec: DeploymentSpec) -> dict[str, Any]:
         "excludes the CPU pool, disks and network",
         "bucket": spec.storage.bucket,
         "google_service_account": spec.identity.gsa_email,
+        "node_service_account": spec.node_sa_email,
         "kubernetes_service_account": f"{spec.identity.namespace}/{spec.identity.ksa_name}",
         "model": {
             "key": spec.saxml.model_key,

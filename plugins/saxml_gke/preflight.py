@@ -85,6 +85,7 @@ ROLES = (
     ("roles/iam.serviceAccountAdmin", ("iam.serviceAccounts.*",)),
     ("roles/storage.admin", ("storage.*",)),
     ("roles/serviceusage.serviceUsageConsumer", ("serviceusage.services.*",)),
+    ("roles/resourcemanager.projectIamAdmin", ("resourcemanager.projects.*",)),
 )  # fmt: skip
 
 

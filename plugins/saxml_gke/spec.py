@@ -178,6 +178,14 @@ class SaxmlSpec:
     # What the JobSet manifest must hash to; "" in specs stored before it was checked, which
     # install nothing.
     jobset_manifest_sha256: str = ""
+    # The ClusterIP Service of sax-http's own port (every operation), which the DAG reaches
+    # through the API server; `http_service` passes only generate and score. Specs stored
+    # before the split get the name too: their teardown finds no such Service, and the model
+    # goes with the admin state.
+    http_admin_service: str = "sax-http"
+    # The CIDR ranges the load balancer admits (loadBalancerSourceRanges); none with
+    # http_exposure=none.
+    http_source_ranges: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,6 +223,13 @@ class DeploymentSpec:
         """The deployment's identity: what it owns carries it (`saxml_gke.ownership`)."""
         return Owner(self.project_id, self.cluster.zone, self.cluster.name)
 
+    @property
+    def node_sa_email(self) -> str:
+        """The nodes' Google service account, derived from the identity (never stored, so
+        specs of every version name it)."""
+        return naming.service_account_email(naming.node_service_account(self.owner),
+                                            self.project_id)  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -224,6 +239,7 @@ class DeploymentSpec:
         tpu_data["node_pools"] = tuple(NodePoolSpec(**pool) for pool in tpu_data["node_pools"])
         saxml_data = dict(data["saxml"])
         saxml_data["leader_hostnames"] = tuple(saxml_data["leader_hostnames"])
+        saxml_data["http_source_ranges"] = tuple(saxml_data.get("http_source_ranges", ()))
         owner = Owner(data["project_id"], data["cluster"]["zone"], data["cluster"]["name"])
         return cls(
             project_id=data["project_id"],
@@ -270,6 +286,8 @@ def build_spec(conf: Mapping[str, Any], now: datetime) -> DeploymentSpec:
     problems += _image_problems({name: params[name] for name in _IMAGE_PARAMS if usable(name)})
     if usable("capacity", "reservation"):
         problems += _capacity_problems(params)
+    if usable("http_exposure", "http_source_ranges", "allow_public_http"):
+        problems += _exposure_problems(params)
     if usable("jobset_manifest_url"):
         problems += _manifest_url_problems(params["jobset_manifest_url"])
     if usable("jobset_manifest_url", "jobset_manifest_sha256", "jobset_version"):
@@ -488,6 +506,43 @@ def _capacity_problems(params: Mapping[str, Any]) -> list[Problem]:
     return []
 
 
+def _exposure_problems(params: Mapping[str, Any]) -> list[Problem]:
+    """A load balancer only on purpose: from named source ranges, and public only when asked."""
+    exposure, ranges = params["http_exposure"], params["http_source_ranges"]
+    problems = [
+        Problem("http_source_ranges", text, f"not a CIDR range ({error}); e.g. 10.0.0.0/8")
+        for text in ranges
+        if (error := _cidr_error(text))
+    ]
+    if exposure == "none" and ranges:
+        message = "only with http_exposure internal or external: none has no load balancer"
+        problems.append(Problem("http_source_ranges", ranges, message))
+    if exposure != "none" and not ranges:
+        message = (
+            f"required with http_exposure={exposure}: the CIDR ranges allowed to reach the "
+            'load balancer, e.g. ["10.0.0.0/8"]'
+        )
+        problems.append(Problem("http_source_ranges", ranges, message))
+    if exposure == "external" and not params["allow_public_http"]:
+        message = (
+            "http_exposure=external needs allow_public_http=true: it gives generate and score "
+            "a public address, unauthenticated"
+        )
+        problems.append(Problem("allow_public_http", False, message))
+    return problems
+
+
+def _cidr_error(text: str) -> str | None:
+    """Why `text` is not a network address with its prefix length (host bits unset), if so."""
+    if "/" not in text:
+        return "no /prefix length"
+    try:
+        ipaddress.ip_network(text)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def _manifest_url_problems(url: str) -> list[Problem]:
     defect = _url_defect(url) if url else None
     return [Problem("jobset_manifest_url", url, defect)] if defect else []
@@ -581,7 +636,7 @@ def _derive(
     region = zone.rsplit("-", 1)[0]
     workload_pool = f"{project}.svc.id.goog"
     gsa_name = params["gsa_name"] or naming.default_service_account(_owner(params))
-    gsa_email = f"{gsa_name}@{project}.iam.gserviceaccount.com"
+    gsa_email = naming.service_account_email(gsa_name, project)
     expires_at = (
         expiry_stamp(now + timedelta(hours=params["ttl_hours"])) if params["ttl_hours"] else None
     )
@@ -679,6 +734,7 @@ def _derive(
             http_address=(
                 "" if params["http_exposure"] == "none" else f"{params['cluster_name']}-sax-http"
             ),
+            http_source_ranges=tuple(params["http_source_ranges"]),
         ),
         waits=WaitSpec(
             poll_seconds=params["poll_seconds"],

@@ -286,3 +286,16 @@ def hourly_cost(shape: SliceShape, slices: int) -> float:
         raise ValueError(f"slices must be a positive integer, got {slices!r}")
     price = _generation(shape.generation).price_per_chip_hour
     return round(slices * shape.chips * price, 2)
+
+
+# GKE gives containers the TPU chips they request without privileged mode from 1.28 on; before,
+# TPU containers had to run privileged ("Deploy TPU workloads in GKE Standard").
+UNPRIVILEGED_TPU_SINCE = (1, 28)
+_MINOR_VERSION_RE = re.compile(r"([0-9]+)\.([0-9]+)")
+
+
+def needs_privileged(gke_version: str) -> bool:
+    """Whether TPU containers must run privileged on `gke_version` (`cluster_version`: a
+    version, or `latest`, which is far past 1.28)."""
+    match = _MINOR_VERSION_RE.match(gke_version)
+    return match is not None and (int(match[1]), int(match[2])) < UNPRIVILEGED_TPU_SINCE

@@ -17,7 +17,7 @@ from airflow.sdk import DAG, Asset, Param, TriggerRule, chain, setup, task, task
 
 from saxml_gke.operators.compute import ReserveHttpAddressOperator
 from saxml_gke.operators.gke import CreateClusterOperator, CreateTpuNodePoolsOperator
-from saxml_gke.operators.iam import SetUpWorkloadIdentityOperator
+from saxml_gke.operators.iam import EnsureNodeServiceAccountOperator, SetUpWorkloadIdentityOperator
 from saxml_gke.operators.jobset import InstallJobSetOperator
 from saxml_gke.operators.ownership import CheckOwnershipOperator
 from saxml_gke.operators.preflight import PreflightOperator
@@ -93,7 +93,11 @@ def deploy_dag(
         cluster = CreateClusterOperator(task_id="ensure_cluster", spec=spec)
         bucket = CreateBucketOperator(task_id="ensure_bucket", spec=spec)
         http_address = ReserveHttpAddressOperator(task_id="ensure_http_address", spec=spec)
-        ownership >> [cluster, bucket, http_address]
+        node_account = EnsureNodeServiceAccountOperator(
+            task_id="ensure_node_service_account", spec=spec
+        )
+        ownership >> [bucket, http_address]
+        bucket >> node_account >> cluster  # its bucket binding; the nodes run as it
 
         access = cluster.output
         record = RecordDeploymentOperator(task_id="record_deployment", spec=spec, cluster=access)

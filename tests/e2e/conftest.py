@@ -74,6 +74,15 @@ def airflow_stack(
         processes.stop()
 
 
+# sax-http's load balancer, opened on purpose (the default, none, has none).
+INTERNAL = {"http_exposure": "internal", "http_source_ranges": ["10.0.0.0/8"]}
+EXTERNAL = {
+    "http_exposure": "external",
+    "http_source_ranges": ["203.0.113.0/24"],
+    "allow_public_http": True,
+}
+
+
 def conf(world: RunningEmulator, **overrides: Any) -> dict[str, Any]:
     """The tutorial's parameters for the emulator's project, with fast polling."""
     return {

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from tests.e2e.conftest import (
+    INTERNAL,
     conf,
     deleted,
     gke_operations,
@@ -25,7 +26,8 @@ def test_tutorial_with_teardown_always_serves_then_leaves_nothing(world, control
     assert report["answer"].strip()
     assert report["steps"]["wait_for_model_loaded"]["loaded_on"]
     assert len(report["steps"]["wait_for_model_loaded"]["loaded_on"]) == 2
-    assert report["endpoint"] == f"http://{report['steps']['ensure_http_address']['ip']}:8888"
+    assert report["endpoint"] is None  # by default, nothing outside the cluster reaches it
+    assert report["steps"]["ensure_http_address"]["ip"] is None
     assert served_model_events(dag_run.run_id) == [
         {
             "deployment": "saxml",
@@ -49,7 +51,7 @@ def test_tutorial_with_teardown_always_serves_then_leaves_nothing(world, control
 def test_on_failure_keeps_serving_a_rerun_changes_nothing_and_the_nightly_teardown_removes_it(
     world, control, airflow_db
 ):
-    first = run_dag("saxml_gke_deploy", run_conf=conf(world))
+    first = run_dag("saxml_gke_deploy", run_conf=conf(world, **INTERNAL))
     assert first.state == "success", task_states(first)
     assert task_states(first)["decide_teardown"] == "success"
     assert set(teardown_states(first).values()) == {"skipped"}
@@ -58,7 +60,7 @@ def test_on_failure_keeps_serving_a_rerun_changes_nothing_and_the_nightly_teardo
     assert {"Cluster", "NodePool", "Bucket"} <= kinds
     operations_before = _operations(world)
 
-    second = run_dag("saxml_gke_deploy", run_conf=conf(world))
+    second = run_dag("saxml_gke_deploy", run_conf=conf(world, **INTERNAL))
     assert second.state == "success", task_states(second)
     assert xcom(second, "publish_model")["action"] == "unchanged"
     assert xcom(second, "ensure_cluster")["created"] is False

@@ -2,7 +2,15 @@
 
 from saxml_gke.spec import build_spec
 from scripts.run_deploy import Control
-from tests.e2e.conftest import conf, inject, resources, run_dag, task_states, teardown_states
+from tests.e2e.conftest import (
+    EXTERNAL,
+    conf,
+    inject,
+    resources,
+    run_dag,
+    task_states,
+    teardown_states,
+)
 
 
 def output(capfd) -> str:
@@ -80,7 +88,7 @@ def test_no_static_address_quota_fails_the_address_and_cleans_up_the_cluster(
     """The region has no static address left: the reservation's operation ends with
     QUOTA_EXCEEDED while the cluster is being created; teardown removes the cluster."""
     inject(control, "static-address-quota")
-    dag_run = run_dag("saxml_gke_deploy", run_conf=conf(world, http_exposure="external"))
+    dag_run = run_dag("saxml_gke_deploy", run_conf=conf(world, **EXTERNAL))
     states = assert_failed_and_cleaned(dag_run, control, "ensure_http_address")
     assert states["deploy_saxml"] == "upstream_failed", states
     assert "insert of saxml-sax-http failed: QUOTA_EXCEEDED" in output(capfd)

@@ -7,13 +7,23 @@ from saxml_gke.ownership import Owner
 from saxml_gke.spec import build_spec
 from scripts.run_deploy import Control
 from tests.e2e import by_hand
-from tests.e2e.conftest import ZONE, conf, inject, resources, run_dag, task_states, xcom
+from tests.e2e.conftest import (
+    EXTERNAL,
+    INTERNAL,
+    ZONE,
+    conf,
+    inject,
+    resources,
+    run_dag,
+    task_states,
+    xcom,
+)
 
 
 def test_nightly_teardown_removes_the_load_balancer_a_deleted_cluster_left_behind(
     world, control, airflow_db, caplog
 ):
-    deployed = run_dag("saxml_gke_deploy", run_conf=conf(world, http_exposure="external"))
+    deployed = run_dag("saxml_gke_deploy", run_conf=conf(world, **EXTERNAL))
     assert deployed.state == "success", task_states(deployed)
     reserved = xcom(deployed, "ensure_http_address")
     assert reserved["created"] is True
@@ -26,7 +36,8 @@ def test_nightly_teardown_removes_the_load_balancer_a_deleted_cluster_left_behin
 
     later = deployed.run_after + timedelta(hours=25)
     project = world.ready["project_id"]
-    account = build_spec(conf(world), now=later).identity.gsa_email
+    spec = build_spec(conf(world), now=later)
+    account, node_account = spec.identity.gsa_email, spec.node_sa_email
     dry_run = {"project_id": project, "dry_run": True}
     dry = run_dag("saxml_gke_teardown", run_conf=dry_run, run_after=later)
     assert dry.state == "success", task_states(dry)
@@ -36,6 +47,7 @@ def test_nightly_teardown_removes_the_load_balancer_a_deleted_cluster_left_behin
     assert "Would tear down saxml (us-west4-a): bucket gs://" in caplog.text
     assert "address saxml-sax-http (used by forwarding rules a" in caplog.text
     assert f"service account {account}" in caplog.text
+    assert f"service account {node_account}" in caplog.text  # an orphan of its own
 
     nightly = run_dag(  # a minute later: another run id
         "saxml_gke_teardown",
@@ -47,6 +59,8 @@ def test_nightly_teardown_removes_the_load_balancer_a_deleted_cluster_left_behin
     assert "forwarding rule a" in deleted
     assert "address saxml-sax-http" in deleted
     assert f"service account {account}" in deleted
+    assert f"service account {node_account}" in deleted
+    assert f"binding roles/container.defaultNodeServiceAccount on project {project}" in deleted
     assert resources(control) == []
 
 
@@ -113,9 +127,9 @@ def _output(capfd) -> str:
 
 
 def test_a_rerun_with_another_ttl_moves_the_expiry_the_nightly_honours(world, control, airflow_db):
-    first = run_dag("saxml_gke_deploy", run_conf=conf(world))
+    first = run_dag("saxml_gke_deploy", run_conf=conf(world, **INTERNAL))
     assert first.state == "success", task_states(first)
-    rerun = run_dag("saxml_gke_deploy", run_conf=conf(world, ttl_hours=72))
+    rerun = run_dag("saxml_gke_deploy", run_conf=conf(world, **INTERNAL, ttl_hours=72))
     assert rerun.state == "success", task_states(rerun)
     moved = xcom(rerun, "record_deployment")["expiry_moved_on"]
     assert {"cluster saxml", "node pool tpu1", "node pool tpu2"} <= set(moved), moved

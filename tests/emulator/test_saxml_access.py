@@ -96,7 +96,7 @@ def test_sax_http_without_sax_root_dies_on_its_first_call(deployment: Deployment
         return current if status.restart_count == 1 else None
 
     assert last_exit(wait_until("sax-http to restart", restarted)) == 255
-    log = deployment.logs(pod.metadata.name, previous=True).splitlines()
+    log = deployment.logs(pod.metadata.name, previous=True, container="sax-http").splitlines()
     assert log[-1].startswith("F")
     assert log[-1].endswith(
         "cloud.go:84] Neither the sax_root flag nor the SAX_ROOT environment variable is set"

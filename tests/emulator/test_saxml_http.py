@@ -29,7 +29,7 @@ def test_publish_listall_and_listcell(deployment: Deployment) -> None:
     assert again.status_code == 500
     assert again.json()["detail"].startswith(f"ALREADY_EXISTS: model {MODEL_KEY} already exists")
 
-    listed = deployment.direct("GET", "/listall", {"sax_cell": "/sax/test"})
+    listed = deployment.proxy("GET", "/listall", {"sax_cell": "/sax/test"})
     assert listed.json() == [MODEL_KEY]
     cell = deployment.proxy("GET", "/listcell", {"model": MODEL_KEY}).json()
     assert cell["model_path"] == MODEL_PATH

@@ -5,7 +5,9 @@ JobSet from the manifest URL the emulator serves, creates the bucket, the Google
 and its bindings through the IAM and storage clients, and applies the Saxml manifests the product
 renders, all as a user following the tutorial would. It then talks to the cluster with the
 kubernetes client (TLS with the cluster CA, a Google bearer token) and to sax-http over plain
-HTTP through the API server's service proxy and through the LoadBalancer address.
+HTTP through the API server's service proxy (every call) and through the LoadBalancer address
+(only generate and score pass its filter). The load balancer is internal and admits this
+machine's clients (127.0.0.1), unless a test says otherwise.
 """
 
 import base64
@@ -26,6 +28,7 @@ from google.cloud import storage
 from googleapiclient.errors import HttpError
 from kubernetes import client, utils
 from kubernetes.client.rest import ApiException
+from requests.adapters import HTTPAdapter
 
 from saxml_gke.manifests import render_objects
 from saxml_gke.spec import build_spec
@@ -86,7 +89,13 @@ class Deployment:
         self.ca_file.write_bytes(ca)
 
     def spec_params(self, **overrides: Any) -> dict[str, Any]:
-        return {"project_id": self.project, "zone": "us-west4-a", **overrides}
+        return {
+            "project_id": self.project,
+            "zone": "us-west4-a",
+            "http_exposure": "internal",
+            "http_source_ranges": ["127.0.0.1/32"],
+            **overrides,
+        }
 
     def render(self, **overrides: Any) -> list[dict[str, Any]]:
         spec = build_spec(self.spec_params(**overrides), now=datetime.now(UTC))
@@ -215,10 +224,11 @@ class Deployment:
         assert len(leaders) == count
         return leaders
 
-    def logs(self, pod: str, previous: bool = False) -> str:
+    def logs(self, pod: str, previous: bool = False, container: str | None = None) -> str:
+        """`container` names one of a pod of several (the sax-http pod's filter sidecar)."""
         try:
             response = self.core.read_namespaced_pod_log(
-                pod, NAMESPACE, previous=previous, _preload_content=False
+                pod, NAMESPACE, previous=previous, container=container, _preload_content=False
             )
         except ApiException as error:
             if error.status == 400:  # the container has not started (or restarted) yet
@@ -283,10 +293,11 @@ class Deployment:
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
-        """sax-http through the API server's service proxy (as `kubectl proxy` + curl)."""
+        """sax-http's own port through the API server's service proxy (as `kubectl proxy` +
+        curl), as the DAG manages the model."""
         url = (
             f"https://{self.endpoint}/api/v1/namespaces/{NAMESPACE}/services/"
-            f"sax-http-lb:8888/proxy{path}"
+            f"sax-http:8888/proxy{path}"
         )
         return requests.request(
             method,
@@ -297,10 +308,14 @@ class Deployment:
             **{"timeout": HTTP_TIMEOUT, **kwargs},
         )
 
-    def direct(self, method: str, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
-        """sax-http through the LoadBalancer's address."""
+    def direct(
+        self, method: str, path: str, body: Any = None, source: str = "127.0.0.1", **kwargs: Any
+    ) -> requests.Response:
+        """sax-http through the LoadBalancer's address, from a client bound to `source`."""
         url = f"http://{self.load_balancer_ip()}:8888{path}"
-        return requests.request(method, url, json=body, **{"timeout": HTTP_TIMEOUT, **kwargs})
+        with requests.Session() as session:
+            session.mount("http://", _BoundTo(source))
+            return session.request(method, url, json=body, **{"timeout": HTTP_TIMEOUT, **kwargs})
 
     def publish(
         self, model_path: str = MODEL_PATH, checkpoint: str = "None", replicas: int = 2
@@ -322,6 +337,17 @@ class Deployment:
 
     def close(self) -> None:
         self._scratch.cleanup()
+
+
+class _BoundTo(HTTPAdapter):
+    """Connections from one local address: which client a firewall sees."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, source_address=(self.source, 0), **kwargs)
 
 
 def _retry_while_unknown(call: Callable[[], Any], timeout: float = WAIT_SECONDS) -> Any:

@@ -13,12 +13,14 @@ from google.cloud import storage
 from googleapiclient import discovery
 from kubernetes import client
 
+from saxml_gke.bodies import NODE_BUCKET_ROLE
 from tests.emulator.cluster_client import kube_client, wait
 from tests.emulator.conftest import Control, Ready, discovery_client, storage_client
 from tests.emulator.test_gke_support import apply_scenario, connect, tutorial_cluster
 
 CLI_IMAGE = "gcr.io/google.com/cloudsdktool/google-cloud-cli:stable"
 GSA_ID = "sax-iam-sa"
+NODE_SA_ID = "sax-node-sa"
 OBJECT = "sax-root/hello.txt"
 POOL_LABEL = "cloud.google.com/gke-nodepool"
 
@@ -76,10 +78,12 @@ class Setup:
         *command: str,
         restart: str = "Never",
         pool: str | None = None,
+        host_network: bool = False,
     ) -> None:
         spec: dict[str, Any] = {
             "serviceAccountName": ksa,
             "restartPolicy": restart,
+            "hostNetwork": host_network,
             "containers": [{"name": "gcloud", "image": CLI_IMAGE, "command": ["gcloud", *command]}],
         }
         if pool:
@@ -111,10 +115,15 @@ def world(
     emulator: Ready, control: Control, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Setup]:
     """One cluster with Workload Identity (its default pool on GKE_METADATA) plus a pool on the
-    Compute Engine metadata server, a bucket with one object, and the Google SA."""
+    Compute Engine metadata server and one running as its own node SA, a bucket with one object,
+    and the Google SA."""
     control.post("/reset").raise_for_status()
     apply_scenario(control, "iam-propagation-delay", seconds=0)
     gke = connect(emulator)
+    iam = discovery_client(emulator, "iam", "v1", gke.credentials)
+    iam.projects().serviceAccounts().create(
+        name=f"projects/{emulator['project_id']}", body={"accountId": NODE_SA_ID}
+    ).execute()
     cluster = gke.running_cluster(
         {
             **tutorial_cluster(emulator["project_id"]),
@@ -125,13 +134,22 @@ def world(
                     "initial_node_count": 1,
                     "config": {"workload_metadata_config": {"mode": "GCE_METADATA"}},
                 },
+                {
+                    "name": "own-sa",
+                    "initial_node_count": 1,
+                    "config": {
+                        "service_account": f"{NODE_SA_ID}@{emulator['project_id']}"
+                        ".iam.gserviceaccount.com"
+                    },
+                },
             ],
         }
     )
     gcs = storage_client(emulator, gke.credentials)
     bucket = gcs.create_bucket("sax-wi-bucket", location="us-west4")
     bucket.blob(OBJECT).upload_from_string("hello from the bucket\n")
-    iam = discovery_client(emulator, "iam", "v1", gke.credentials)
+    other = gcs.create_bucket("sax-wi-other-bucket", location="us-west4")
+    other.blob(OBJECT).upload_from_string("someone else's\n")
     iam.projects().serviceAccounts().create(
         name=f"projects/{emulator['project_id']}", body={"accountId": GSA_ID}
     ).execute()
@@ -245,3 +263,47 @@ def test_a_cluster_without_workload_identity_gives_pods_none(
         phase, log = other.finished("reader")
     assert phase == "Failed"
     assert "cluster no-wi has no Workload Identity" in log
+
+
+def test_a_host_network_pod_acts_as_its_nodes_service_account_and_only_that(
+    world: Setup,
+) -> None:
+    """Workload Identity does not apply on the host network: the annotated KSA is ignored, and
+    the pod has what the node pool's own service account is granted, the deployment's bucket
+    binding, and nothing on another bucket."""
+    node_sa = f"{NODE_SA_ID}@{world.project}.iam.gserviceaccount.com"
+    world.service_account("host-sa", world.gsa)
+    world.allow_impersonation("host-sa")
+    url = f"gs://{world.bucket}/{OBJECT}"
+    world.gcloud("host-who", "host-sa", "auth", "list", pool="own-sa", host_network=True)
+    world.gcloud("host-before", "host-sa", "storage", "cat", url, pool="own-sa",
+                 host_network=True)  # fmt: skip
+    assert f"*       {node_sa}" in world.finished("host-who")[1]
+    phase, log = world.finished("host-before")
+    assert phase == "Failed"
+    assert f"HTTPError 403: {node_sa} does not have storage.objects.get access" in log
+
+    world.grant_on_bucket(NODE_BUCKET_ROLE, f"serviceAccount:{node_sa}")
+    world.gcloud("host-own", "host-sa", "storage", "cat", url, pool="own-sa", host_network=True)
+    other = f"gs://sax-wi-other-bucket/{OBJECT}"
+    world.gcloud("host-other", "host-sa", "storage", "cat", other, pool="own-sa",
+                 host_network=True)  # fmt: skip
+    assert world.finished("host-own") == ("Succeeded", "hello from the bucket\n")
+    phase, log = world.finished("host-other")
+    assert phase == "Failed"
+    assert f"HTTPError 403: {node_sa} does not have storage.objects.get access" in log
+
+
+def test_on_the_default_compute_account_a_host_network_pod_has_its_editor_rights(
+    world: Setup,
+) -> None:
+    """What the tutorial's nodes run as: GCP grants the Compute Engine default account
+    roles/editor, so its host-network pods reach every bucket of the project."""
+    default = f"{world.ready['project_number']}-compute@developer.gserviceaccount.com"
+    other = f"gs://sax-wi-other-bucket/{OBJECT}"
+    world.gcloud("default-who", "default", "auth", "list", pool="default-pool",
+                 host_network=True)  # fmt: skip
+    world.gcloud("default-other", "default", "storage", "cat", other, pool="default-pool",
+                 host_network=True)  # fmt: skip
+    assert f"*       {default}" in world.finished("default-who")[1]
+    assert world.finished("default-other") == ("Succeeded", "someone else's\n")

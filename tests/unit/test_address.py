@@ -15,6 +15,8 @@ NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 
 def spec(exposure: str):
     conf = {"project_id": "my-project", "zone": "us-west4-a", "http_exposure": exposure}
+    if exposure != "none":
+        conf.update(http_source_ranges=["10.0.0.0/8"], allow_public_http=exposure == "external")
     return build_spec(conf, now=NOW)
 
 

@@ -13,6 +13,7 @@ from saxml_gke.adoption import (
     check_bucket,
     check_cluster,
     check_node_pool,
+    check_node_service_account,
     check_service_account,
 )
 from saxml_gke.errors import DeploymentError
@@ -22,6 +23,10 @@ from saxml_gke.spec import build_spec
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 CONF = {"project_id": "my-project", "zone": "us-west4-a"}
 SPEC = build_spec(CONF, now=NOW)
+# An internal load balancer: its address is the deployment's too.
+BALANCED = build_spec(
+    {**CONF, "http_exposure": "internal", "http_source_ranges": ["10.0.0.0/8"]}, now=NOW
+)
 ADOPTING = build_spec({**CONF, "adopt_cluster": True, "adopt_bucket": True}, now=NOW)
 OTHER = Owner("my-project", "us-west4-b", "saxml").labels()  # same name, another zone
 
@@ -52,12 +57,16 @@ def test_pools_addresses_and_accounts_are_ours_or_refused() -> None:
     assert check_node_pool(SPEC, pool, None) == ABSENT
     assert check_node_pool(SPEC, pool, {"config": {"resourceLabels": SPEC.labels}}) == OURS
     assert "node pool tpu1" in refusal(lambda: check_node_pool(SPEC, pool, {"config": {}}))
-    assert check_address(SPEC, {"labels": SPEC.labels}) == OURS
-    assert "address saxml-sax-http" in refusal(lambda: check_address(SPEC, {"labels": OTHER}))
+    assert check_address(BALANCED, {"labels": BALANCED.labels}) == OURS
+    assert "address saxml-sax-http" in refusal(lambda: check_address(BALANCED, {"labels": OTHER}))
     ours = {"description": SPEC.owner.account_description(SPEC.expires_at)}
     assert check_service_account(SPEC, ours) == OURS
     tutorial = {"description": "managed-by=saxml-gke deployment=saxml"}  # an earlier version's
     assert "never used" in refusal(lambda: check_service_account(SPEC, tutorial))
+    assert check_node_service_account(SPEC, None) == ABSENT
+    assert check_node_service_account(SPEC, ours) == OURS
+    message = refusal(lambda: check_node_service_account(SPEC, tutorial))
+    assert f"Google service account {SPEC.node_sa_email} exists" in message
 
 
 def test_a_bucket_is_ours_adopted_with_adopt_bucket_or_refused() -> None:

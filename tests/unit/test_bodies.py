@@ -10,6 +10,7 @@ from saxml_gke.bodies import (
     cluster_mismatches,
     node_pool_body,
     node_pool_mismatches,
+    node_service_account_body,
 )
 from saxml_gke.spec import build_spec
 
@@ -88,9 +89,9 @@ def test_a_flex_start_pool_is_gkes_flex_start_request_for_the_whole_slice() -> N
     assert pool.config.max_run_duration.total_seconds() == 24 * 3600  # the nodes end with the TTL
     week = spec(capacity="flex-start", ttl_hours=24 * 30)
     assert node_pool_body(week, week.tpu.node_pools[0])["config"]["maxRunDuration"] == "604800s"
-    assert node_pool_mismatches(flex.tpu.node_pools[0], body) == []
+    assert node_pool_mismatches(flex, flex.tpu.node_pools[0], body) == []
     on_demand = spec().tpu.node_pools[0]
-    assert node_pool_mismatches(on_demand, body) == [
+    assert node_pool_mismatches(spec(), on_demand, body) == [
         "node count is 0, needs 8",
         "flex-start is True, needs False",
     ]
@@ -100,7 +101,7 @@ def test_a_matching_cluster_and_pool_are_adopted() -> None:
     deployment = spec()
     assert cluster_mismatches(deployment, cluster_body(deployment)) == []
     pool = deployment.tpu.node_pools[0]
-    assert node_pool_mismatches(pool, node_pool_body(deployment, pool)) == []
+    assert node_pool_mismatches(deployment, pool, node_pool_body(deployment, pool)) == []
 
 
 def test_mismatches_name_the_field_the_value_and_the_need() -> None:
@@ -111,9 +112,14 @@ def test_mismatches_name_the_field_the_value_and_the_need() -> None:
     pool = deployment.tpu.node_pools[0]
     smaller = spec(tpu_topology="4x4", model_path="my.Model")
     other = node_pool_body(smaller, smaller.tpu.node_pools[0])
-    assert node_pool_mismatches(pool, other) == [
+    assert node_pool_mismatches(deployment, pool, other) == [
         "TPU topology is '4x4', needs '4x8'",
         "node count is 4, needs 8",
+    ]
+    on_default_account = node_pool_body(deployment, pool)
+    del on_default_account["config"]["serviceAccount"]  # as an earlier version created it
+    assert node_pool_mismatches(deployment, pool, on_default_account) == [
+        f"service account is 'default', needs {deployment.node_sa_email!r}"
     ]
 
 
@@ -128,3 +134,20 @@ def test_one_function_grants_and_revokes_in_any_iam_policy() -> None:
     assert edit_binding(bindings, "roles/storage.objectAdmin", "serviceAccount:sa", add=False)
     assert [b["role"] for b in bindings] == ["roles/viewer"]  # an empty binding goes
     assert not edit_binding(bindings, "roles/owner", "user:a@example.com", add=False)
+
+
+def test_every_node_runs_as_the_deployments_node_service_account() -> None:
+    """Not the Compute Engine default account: the host-network model servers act as it."""
+    deployment = spec(cluster_name="team-a")
+    email = deployment.node_sa_email
+    assert email == "sax-node-team-a-" + deployment.owner.digest[:8] + (
+        "@my-project.iam.gserviceaccount.com"
+    )
+    assert cluster_body(deployment)["nodePools"][0]["config"]["serviceAccount"] == email
+    for pool in deployment.tpu.node_pools:
+        assert node_pool_body(deployment, pool)["config"]["serviceAccount"] == email
+    body = node_service_account_body(deployment)
+    assert body["accountId"] == email.split("@")[0]
+    assert deployment.owner.owns_account(body["serviceAccount"])
+    assert email != deployment.identity.gsa_email
+    assert spec(cluster_name="team-b").node_sa_email != email

@@ -59,7 +59,7 @@ def test_render_prints_a_yaml_stream() -> None:
     result = run("render", *WHERE)
     assert result.returncode == 0, result.stderr
     kinds = [doc["kind"] for doc in yaml.safe_load_all(result.stdout)]
-    assert kinds == ["ServiceAccount", "Deployment", "JobSet", "Deployment", "Service"]
+    assert kinds == ["ServiceAccount", "Deployment", "JobSet", "Deployment", "Service", "Service"]
 
 
 def test_invalid_input_exits_2_with_every_problem_on_stderr_and_nothing_on_stdout() -> None:

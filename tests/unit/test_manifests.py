@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from emulator.kube.crd_schema import crd_version_schema, validation_errors
+from emulator.kube.images.envoy import Route, parse_config
 from emulator.kube.jobset_release import release_objects
 from saxml_gke.manifests import render_objects, render_yaml
 from saxml_gke.spec import build_spec
@@ -23,6 +24,8 @@ TUTORIAL_CONF = {
     "project_id": "my-project",
     "zone": "us-west4-a",
     "http_exposure": "external",
+    "http_source_ranges": ["0.0.0.0/0"],  # the tutorial's load balancer admits everyone
+    "allow_public_http": True,
     "bucket": "my-project-gke-bucket",
     "gsa_name": "sax-iam-sa",
 }
@@ -65,10 +68,68 @@ def with_deliberate_improvements(tutorial: dict[str, dict[str, Any]]) -> dict[st
     http_container = http["spec"]["containers"][0]
     http_container["resources"] = {"requests": {"cpu": "500m", "memory": "512Mi"}}
     http_container["readinessProbe"] = {"tcpSocket": {"port": 8888}, "periodSeconds": 5}
+    http["spec"]["containers"].append(filter_container(render()))
+    load_balancer = expected["Service/sax-http-lb"]["spec"]
+    load_balancer["ports"][0]["targetPort"] = FILTER_PORT
+    load_balancer["loadBalancerSourceRanges"] = ["0.0.0.0/0"]
+    expected["Service/sax-http"] = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "sax-http", "namespace": "default", "labels": dict(LABELS)},
+        "spec": {
+            "selector": {"app": "sax-http"},
+            "ports": [{"protocol": "TCP", "port": 8888, "targetPort": 8888}],
+            "type": "ClusterIP",
+        },
+    }
     pod["spec"]["tolerations"] = [
         {"key": "google.com/tpu", "operator": "Exists", "effect": "NoSchedule"}
     ]
+    del admin_container["securityContext"]  # the admin server uses no TPU
+    pod["spec"]["containers"][0]["securityContext"] = {"privileged": False}  # GKE >= 1.28
     return expected
+
+
+FILTER_PORT = 8080
+
+
+def filter_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    pod = by_kind(objects)["Deployment/sax-http"]["spec"]["template"]["spec"]
+    return next(c for c in pod["containers"] if c["name"] == "sax-http-filter")
+
+
+def test_the_load_balancer_reaches_only_generate_and_score() -> None:
+    """The filter's Envoy configuration, as the emulator's Envoy reads it: its one listener
+    (the load balancer's target port) routes exactly two paths to sax-http in the pod."""
+    container = filter_container(render())
+    assert container["image"] == "docker.io/envoyproxy/envoy:v1.31.2"
+    config = parse_config(container["args"])
+    (listener,) = config.listeners
+    assert listener.port == FILTER_PORT == container["ports"][0]["containerPort"]
+    assert listener.routes == (
+        Route("/generate", None, "sax-http", 300.0),
+        Route("/score", None, "sax-http", 300.0),
+    )
+    assert config.clusters == {"sax-http": ("127.0.0.1", 8888)}
+
+
+def test_the_deployment_manages_sax_http_through_a_cluster_ip_service() -> None:
+    for exposure, ranges in (("none", []), ("internal", ["10.0.0.0/8"]), ("external", ["::/0"])):
+        objects = by_kind(render(http_exposure=exposure, http_source_ranges=ranges))
+        assert objects["Service/sax-http"]["spec"]["type"] == "ClusterIP"
+        assert objects["Service/sax-http"]["spec"]["ports"][0]["targetPort"] == 8888
+        assert objects["Service/sax-http-lb"]["spec"]["ports"][0]["targetPort"] == FILTER_PORT
+
+
+def test_source_ranges_become_load_balancer_source_ranges() -> None:
+    ranges = ["10.0.0.0/8", "2001:db8::/32"]
+    service = by_kind(render(http_exposure="internal", http_source_ranges=ranges))[
+        "Service/sax-http-lb"
+    ]
+    assert service["spec"]["loadBalancerSourceRanges"] == ranges
+    kubernetes_validate.validate(service, "1.31.0", strict=True)
+    none = by_kind(render(http_exposure="none", http_source_ranges=[]))["Service/sax-http-lb"]
+    assert "loadBalancerSourceRanges" not in none["spec"]
 
 
 def test_tutorial_parameters_render_the_tutorial_manifests() -> None:
@@ -78,7 +139,9 @@ def test_tutorial_parameters_render_the_tutorial_manifests() -> None:
 
 def test_objects_come_in_apply_order() -> None:
     kinds = [obj["kind"] for obj in render(namespace="serving")]
-    assert kinds == ["Namespace", "ServiceAccount", "Deployment", "JobSet", "Deployment", "Service"]
+    assert kinds == [
+        "Namespace", "ServiceAccount", "Deployment", "JobSet", "Deployment", "Service", "Service"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -92,13 +155,16 @@ def test_objects_come_in_apply_order() -> None:
 def test_http_exposure_shapes_the_service(
     exposure: str, service_type: str, annotations: dict[str, str] | None
 ) -> None:
-    service = by_kind(render(http_exposure=exposure))["Service/sax-http-lb"]
+    ranges = [] if exposure == "none" else ["10.0.0.0/8"]
+    service = by_kind(render(http_exposure=exposure, http_source_ranges=ranges))[
+        "Service/sax-http-lb"
+    ]
     assert service["spec"]["type"] == service_type
     assert service["metadata"].get("annotations") == annotations
 
 
 def test_the_reserved_address_becomes_the_load_balancer_ip() -> None:
-    spec = build_spec({**TUTORIAL_CONF, "http_exposure": "internal"}, now=NOW)
+    spec = build_spec({**TUTORIAL_CONF, "http_exposure": "internal"}, now=NOW)  # 0.0.0.0/0
     service = by_kind(render_objects(spec, "10.128.0.7"))["Service/sax-http-lb"]
     assert service["spec"]["loadBalancerIP"] == "10.128.0.7"
     kubernetes_validate.validate(service, "1.31.0", strict=True)
@@ -120,7 +186,9 @@ def test_slice_shape_reaches_the_jobset() -> None:
     assert pod["containers"][0]["resources"]["limits"] == {"google.com/tpu": 8}
 
 
-@pytest.mark.parametrize("conf", [{}, {"namespace": "serving", "http_exposure": "none"}])
+@pytest.mark.parametrize(
+    "conf", [{}, {"namespace": "serving", "http_exposure": "none", "http_source_ranges": []}]
+)
 def test_core_objects_validate_strictly_against_kubernetes_1_31(conf: dict[str, Any]) -> None:
     for obj in render(**conf):
         if obj["kind"] != "JobSet":
@@ -131,6 +199,20 @@ def test_core_objects_validate_strictly_against_kubernetes_1_31(conf: dict[str, 
 def jobset_schema() -> dict[str, Any]:
     crd = next(doc for doc in release_objects() if doc["kind"] == "CustomResourceDefinition")
     return crd_version_schema(crd, "v1alpha2")
+
+
+@pytest.mark.parametrize(
+    ("version", "privileged"),
+    [("latest", False), ("1.28", False), ("1.31.5-gke.1023000", False), ("1.27.2-gke.2100", True)],
+)
+def test_model_servers_run_privileged_only_before_gke_1_28(version: str, privileged: bool) -> None:
+    """GKE gives TPU containers their chips without privileged mode from 1.28 on."""
+    objects = by_kind(render(cluster_version=version))
+    jobset = objects["JobSet/sax-model-server-set"]
+    pod = jobset["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["securityContext"] == {"privileged": privileged}
+    admin = objects["Deployment/sax-admin-server"]["spec"]["template"]["spec"]
+    assert "securityContext" not in admin["containers"][0]
 
 
 def test_jobset_validates_against_the_v0_12_0_crd_schema() -> None:

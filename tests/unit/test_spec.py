@@ -89,7 +89,65 @@ def test_a_stored_spec_from_before_reserved_addresses_still_loads() -> None:
 def test_a_load_balancer_gets_a_reserved_address_named_after_the_deployment(
     exposure: str, address: str
 ) -> None:
-    assert build(http_exposure=exposure).saxml.http_address == address
+    assert build(**OPEN[exposure]).saxml.http_address == address
+
+
+# Each exposure as a conf that opens it on purpose.
+OPEN: dict[str, dict[str, Any]] = {
+    "none": {"http_exposure": "none"},
+    "internal": {"http_exposure": "internal", "http_source_ranges": ["10.0.0.0/8"]},
+    "external": {
+        "http_exposure": "external",
+        "http_source_ranges": ["203.0.113.0/24", "2001:db8::/32"],
+        "allow_public_http": True,
+    },
+}
+
+
+def test_by_default_nothing_is_exposed() -> None:
+    spec = build()
+    assert spec.saxml.http_exposure == "none"
+    assert spec.saxml.http_address == ""
+    assert spec.saxml.http_source_ranges == ()
+
+
+def test_a_load_balancer_admits_its_source_ranges() -> None:
+    spec = build(**OPEN["external"])
+    assert spec.saxml.http_source_ranges == ("203.0.113.0/24", "2001:db8::/32")
+    assert DeploymentSpec.from_dict(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize(
+    ("conf", "param", "fragment"),
+    [
+        ({"http_exposure": "internal"}, "http_source_ranges", "required with http_exposure=int"),
+        ({**OPEN["external"], "http_source_ranges": []}, "http_source_ranges", "required with"),
+        ({**OPEN["internal"], "http_source_ranges": ["10.0.0.1/8"]}, "http_source_ranges",
+         "not a CIDR range (10.0.0.1/8 has host bits set)"),
+        ({**OPEN["internal"], "http_source_ranges": ["10.0.0.1"]}, "http_source_ranges",
+         "not a CIDR range (no /prefix length)"),
+        ({**OPEN["internal"], "http_source_ranges": ["10.0.0.0/33"]}, "http_source_ranges",
+         "not a CIDR range"),
+        ({**OPEN["internal"], "http_source_ranges": ["10.0.0.0/8\n"]}, "http_source_ranges",
+         "character U+000A"),
+        ({**OPEN["internal"], "http_source_ranges": "10.0.0.0/8"}, "http_source_ranges",
+         "not of type"),
+        ({"http_source_ranges": ["10.0.0.0/8"]}, "http_source_ranges", "none has no load"),
+        ({**OPEN["external"], "allow_public_http": False}, "allow_public_http",
+         "http_exposure=external needs allow_public_http=true"),
+    ],
+)  # fmt: skip
+def test_a_load_balancer_opens_only_on_purpose(
+    conf: dict[str, Any], param: str, fragment: str
+) -> None:
+    assert fragment in problems(**conf)[param]
+
+
+def test_stored_specs_without_source_ranges_still_load() -> None:
+    stored = build(**OPEN["internal"]).to_dict()
+    del stored["saxml"]["http_source_ranges"], stored["saxml"]["http_admin_service"]
+    loaded = DeploymentSpec.from_dict(stored).saxml
+    assert (loaded.http_source_ranges, loaded.http_admin_service) == ((), "sax-http")
 
 
 def test_ttl_zero_never_expires() -> None:

@@ -139,6 +139,7 @@ PARTNERS = {
     "capacity": {"reservation"},  # capacity=reservation needs one
     "sax_cell": {"model_key"},  # the model key lies inside the cell
     "model_path": {"checkpoint"},  # a model of the catalog that needs one
+    "http_exposure": {"http_source_ranges", "allow_public_http"},  # a load balancer on purpose
 }
 
 

@@ -18,6 +18,7 @@ TUTORIAL = [
     "ensure_cluster",
     "ensure_bucket",
     "ensure_http_address",
+    "ensure_node_service_account",
     "record_deployment",
     "ensure_tpu_node_pools",
     "ensure_workload_identity",
@@ -46,6 +47,9 @@ def test_every_step_is_its_own_operator_class_and_data_edges_are_xcomargs() -> N
                     "publish_model", "wait_for_model_loaded", "smoke_test"):  # fmt: skip
         assert "ensure_cluster" in dag.get_task(task_id).upstream_task_ids, task_id
     assert "ensure_http_address" in dag.get_task("deploy_saxml").upstream_task_ids
+    # The nodes run as their account, which reads the bucket: it exists before them.
+    assert "ensure_bucket" in dag.get_task("ensure_node_service_account").upstream_task_ids
+    assert "ensure_node_service_account" in dag.get_task("ensure_cluster").upstream_task_ids
 
 
 def test_teardown_is_an_ordered_group_of_teardown_tasks_gated_by_the_policy() -> None:

@@ -28,7 +28,7 @@ from emulator.gcp.compute.errors import (
     not_found,
     not_ready,
 )
-from emulator.gcp.compute.listeners import Backend, Listeners
+from emulator.gcp.compute.listeners import EVERYWHERE, Backend, Listeners, Network
 from emulator.gcp.compute.model import (
     EXTERNAL,
     INTERNAL,
@@ -107,10 +107,12 @@ class ComputeService:
         scheme: str,
         ip: str | None,
         backend: Backend,
+        sources: tuple[Network, ...] = EVERYWHERE,
     ) -> ForwardingRule:
         """Create or update a Service's rule and (re)start its listeners.
 
-        `ip` is the Service's loadBalancerIP (None: any ephemeral IP). A rule whose scheme or
+        `ip` is the Service's loadBalancerIP (None: any ephemeral IP); `sources` the ranges its
+        firewall rule admits. A rule whose scheme or
         requested IP changed is replaced, as GKE deletes and recreates it. Raises ComputeError
         when Compute refuses a new rule, OSError when a port cannot be bound.
         """
@@ -121,7 +123,7 @@ class ComputeService:
         if rule is None:
             rule = self._new_rule(name, region, scheme, cluster, service, ip)
         rule.cluster, rule.ports = cluster, sorted(ports)
-        await self.listeners.listen(name, rule.address, rule.ports, backend)
+        await self.listeners.listen(name, rule.address, rule.ports, backend, sources)
         return rule
 
     def delete_rule(self, name: str) -> None:

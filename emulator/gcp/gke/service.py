@@ -118,6 +118,18 @@ class GkeService:
         record = self.state.clusters.get((self.world.project_id, location, name))
         return record.cluster.workload_identity_config.workload_pool if record else ""
 
+    def node_service_account(self, location: str, name: str, pool: str) -> str:
+        """The email of the Google service account a node pool's VMs run as ("" for no such
+        pool): its `config.serviceAccount`, where `default` is the Compute Engine default one."""
+        record = self.state.clusters.get((self.world.project_id, location, name))
+        found = record.pools.get(pool) if record else None
+        if found is None:
+            return ""
+        account = found.pool.config.service_account
+        if account == "default":
+            return f"{self.world.project_number}-compute@developer.gserviceaccount.com"
+        return account
+
     def control_planes(self) -> list[ControlPlane]:
         """What serves behind each running cluster endpoint."""
         return self._provisioner.control_planes()

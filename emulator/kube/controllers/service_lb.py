@@ -9,12 +9,16 @@ before the finalizer goes; deleting the cluster first leaves the rule behind. Th
 balancer annotation makes the rule INTERNAL instead of EXTERNAL. `spec.loadBalancerIP` names a
 reserved address the rule takes (see `requested_ip`); without it the IP is ephemeral. A rule
 deleted through the Compute API while its Service exists is created again on the next sync.
+`spec.loadBalancerSourceRanges` become the load balancer's firewall rule: only clients in them
+get through (without them, everyone: 0.0.0.0/0).
 """
 
+import ipaddress
 import random
 from typing import TYPE_CHECKING
 
 from emulator.gcp.compute import Backend, ComputeError, compute_service
+from emulator.gcp.compute.listeners import EVERYWHERE, Network
 from emulator.gcp.compute.model import EXTERNAL, INTERNAL, ForwardingRule
 from emulator.kube.controllers.base import Controller, min_requeue
 from emulator.kube.controllers.endpoints import ready_endpoints
@@ -41,6 +45,12 @@ def scheme(service: Obj) -> str:
     annotations = service["metadata"].get("annotations") or {}
     internal = any(annotations.get(key, "").lower() == "internal" for key in INTERNAL_ANNOTATIONS)
     return INTERNAL if internal else EXTERNAL
+
+
+def source_ranges(service: Obj) -> tuple[Network, ...]:
+    """The networks the Service's firewall rule admits; raises ValueError for a bad range."""
+    ranges = service["spec"].get("loadBalancerSourceRanges") or []
+    return tuple(ipaddress.ip_network(text.strip()) for text in ranges) or EVERYWHERE
 
 
 def _refusal(error: ComputeError, rule_scheme: str, load_balancer: str) -> str:
@@ -144,6 +154,11 @@ class ServiceLoadBalancerController(Controller):
                 self._sync_failed(service, problem)
                 return None
         try:
+            sources = source_ranges(service)
+        except ValueError as error:
+            self._sync_failed(service, f"invalid loadBalancerSourceRanges: {error}")
+            return None
+        try:
             return await self.compute.ensure_rule(
                 name=name,
                 region=region,
@@ -153,6 +168,7 @@ class ServiceLoadBalancerController(Controller):
                 scheme=rule_scheme,
                 ip=requested,
                 backend=self._backend(namespace, service_name),
+                sources=sources,
             )
         except ComputeError as error:
             load_balancer = f"{name}({namespace}/{service_name})"

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from saxml_gke.hooks.gke import GkeHook
     from saxml_gke.hooks.iam import IamHook
     from saxml_gke.hooks.kube import KubeHook
+    from saxml_gke.hooks.resource_manager import ResourceManagerHook
     from saxml_gke.hooks.storage import StorageHook
 
 # Airflow's own deferral timeout backs up the trigger's deadline, which reports what it saw.
@@ -109,6 +110,12 @@ class DeploymentTask:
         from saxml_gke.hooks.iam import IamHook
 
         return IamHook(gcp_conn_id=self.gcp_conn_id)
+
+    @cached_property
+    def resource_manager(self) -> "ResourceManagerHook":
+        from saxml_gke.hooks.resource_manager import ResourceManagerHook
+
+        return ResourceManagerHook(gcp_conn_id=self.gcp_conn_id)
 
     @property
     def in_zone(self) -> dict[str, str]:

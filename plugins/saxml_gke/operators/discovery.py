@@ -4,9 +4,9 @@ A deployment is found by its identity (`saxml_gke.ownership`): on its cluster's 
 adopted cluster, on its node pools'. Its spec comes from the ConfigMap the deploy run stored in
 the cluster, or, when that cannot be read, is derived from the identity (teardown deletes only
 what carries that identity, so a derived name cannot hit anything else). Orphans are buckets,
-load balancer addresses and Google service accounts carrying an identity whose cluster is gone;
-an orphan address may still carry the forwarding rule a cluster deleted before its Service left
-behind, and the teardown removes that rule with it.
+load balancer addresses and Google service accounts (the pods' and the nodes') carrying an
+identity whose cluster is gone; an orphan address may still carry the forwarding rule a cluster
+deleted before its Service left behind, and the teardown removes that rule with it.
 
 Each item is judged on its own: one that cannot be (labels that name no consistent identity, a
 malformed `expires-at`, an API error) is recorded as a problem and the others still go; the run
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from saxml_gke import naming
 from saxml_gke.bodies import SPEC_CONFIG_MAP, stored_spec
 from saxml_gke.hooks.compute import ComputeHook
 from saxml_gke.hooks.gke import GkeHook
@@ -145,6 +146,16 @@ def _derived_spec(owner: Owner, conf: dict[str, Any], now: datetime) -> dict[str
     return spec.to_dict()
 
 
+def _exposure_of(address: Mapping[str, Any]) -> dict[str, Any]:
+    """The exposure of the deployment that reserved `address`, so that its derived spec names
+    the address again. The source ranges it admitted are not recorded, and a teardown needs
+    none: any range derives the same names."""
+    ranges = {"http_source_ranges": ["0.0.0.0/0"]}
+    if address.get("addressType") == "INTERNAL":
+        return {"http_exposure": "internal", **ranges}
+    return {"http_exposure": "external", **ranges, "allow_public_http": True}
+
+
 def _judge_orphans(
     scope: Scope, alive: set[Owner], unreachable: list[str], found: Found, gcp_conn_id: str
 ) -> None:
@@ -194,22 +205,33 @@ def _orphan_candidates(
             project_id=project_id, region=None, label=(LABEL_MANAGED_BY, MANAGED_BY)
         )
         return [
-            (f"address {a['name']} in {a['region'].rsplit('/', 1)[-1]}", a.get("labels") or {}, {})
+            (
+                f"address {a['name']} in {a['region'].rsplit('/', 1)[-1]}",
+                a.get("labels") or {},
+                _exposure_of(a),
+            )
             for a in listed
         ]
 
     def accounts() -> list[Candidate]:
         listed = IamHook(gcp_conn_id=gcp_conn_id).list_service_accounts(project_id=project_id)
         return [
-            (
-                f"service account {a['email']}",
-                account_marks(a.get("description", "")),
-                {"gsa_name": a["email"].split("@", 1)[0]},
-            )
+            (f"service account {a['email']}", marks, _account_conf(project_id, a["email"], marks))
             for a in listed
+            for marks in [account_marks(a.get("description", ""))]
         ]
 
     return [("buckets", buckets), ("addresses", addresses), ("service accounts", accounts)]
+
+
+def _account_conf(project_id: str, email: str, marks: Mapping[str, str]) -> dict[str, str]:
+    """The conf naming an account: the nodes' account is derived from the identity, any other
+    is the deployment's Google SA (`gsa_name`)."""
+    owner = claimed_owner(project_id, marks)
+    account_id = email.split("@", 1)[0]
+    if owner is not None and account_id == naming.node_service_account(owner):
+        return {}
+    return {"gsa_name": account_id}
 
 
 def _in(location: str, unreachable: list[str]) -> bool:

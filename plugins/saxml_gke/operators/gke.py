@@ -69,7 +69,7 @@ class CreateTpuNodePoolsOperator(DeploymentOperator):
             check_node_pool(spec, pool, existing)
             if existing is None:
                 continue
-            if mismatches := node_pool_mismatches(pool, existing):
+            if mismatches := node_pool_mismatches(spec, pool, existing):
                 problems.append(f"{pool.name}: " + "; ".join(mismatches))
             else:
                 adopted.append(pool.name)

@@ -12,6 +12,7 @@ from saxml_gke.adoption import (
     check_bucket,
     check_cluster,
     check_node_pool,
+    check_node_service_account,
     check_service_account,
 )
 from saxml_gke.errors import DeploymentError, ErrorKind
@@ -56,6 +57,8 @@ class CheckOwnershipOperator(DeploymentOperator):
             judge("address", lambda: check_address(spec, address))
         account = self.iam.get_service_account(email=spec.identity.gsa_email)
         judge("service account", lambda: check_service_account(spec, account))
+        nodes = self.iam.get_service_account(email=spec.node_sa_email)
+        judge("node service account", lambda: check_node_service_account(spec, nodes))
         if refusals:
             raise DeploymentError(
                 ErrorKind.PERMANENT,

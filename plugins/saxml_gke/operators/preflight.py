@@ -16,7 +16,6 @@ from saxml_gke.errors import DeploymentError, ErrorKind
 from saxml_gke.operators.base import DeploymentOperator, DeploymentTask, fails_fast
 
 if TYPE_CHECKING:
-    from saxml_gke.hooks.resource_manager import ResourceManagerHook
     from saxml_gke.hooks.service_usage import ServiceUsageHook
 
 T = TypeVar("T")
@@ -103,12 +102,6 @@ class PreflightOperator(DeploymentOperator):
         from saxml_gke.hooks.service_usage import ServiceUsageHook
 
         return ServiceUsageHook(gcp_conn_id=self.gcp_conn_id)
-
-    @cached_property
-    def resource_manager(self) -> "ResourceManagerHook":
-        from saxml_gke.hooks.resource_manager import ResourceManagerHook
-
-        return ResourceManagerHook(gcp_conn_id=self.gcp_conn_id)
 
 
 class _Reads:

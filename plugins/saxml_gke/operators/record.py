@@ -4,7 +4,7 @@ teardown reads it.
 The nightly teardown finds a deployment by its cluster and reads every name it used (bucket,
 service accounts, ...) from the spec ConfigMap, without the run that created it. It judges the
 deployment by the `expires-at` of its cluster (of its node pools in an adopted cluster), and an
-orphan (bucket, address, Google SA) by its own. A rerun relabels them only when `ttl_hours`
+orphan (bucket, address, Google SAs) by its own. A rerun relabels them only when `ttl_hours`
 changed since the stored spec: a rerun with the same value changes nothing, so it starts no GKE
 operation.
 """
@@ -17,7 +17,7 @@ from saxml_gke.ownership import with_expiry
 
 
 class RecordDeploymentOperator(KubeOperator):
-    # The spec ConfigMap, and a new expiry on the cluster, pools, bucket, address and account.
+    # The spec ConfigMap, and a new expiry on the cluster, pools, bucket, address and accounts.
     required_permissions = kubernetes_permissions(("get", *APPLY), "configMaps") | {
         "container.clusters.update",
         "storage.buckets.get",
@@ -46,7 +46,7 @@ class RecordDeploymentOperator(KubeOperator):
         if previous_ttl_hours == spec.ttl_hours:
             return []
         moved = [*self.relabel_gke(), *self.relabel_bucket(), *self.relabel_address(),
-                 *self.describe_account()]  # fmt: skip
+                 *self.describe_accounts()]  # fmt: skip
         self.log.info("ttl_hours %s -> %s: expires-at %s on %s", previous_ttl_hours,
                       spec.ttl_hours, spec.expires_at or "removed",
                       ", ".join(moved) or "nothing")  # fmt: skip
@@ -92,11 +92,12 @@ class RecordDeploymentOperator(KubeOperator):
         self.compute.set_address_labels(**self.in_region, address=found, labels=labels)
         return [f"address {found['name']}"]
 
-    def describe_account(self) -> list[str]:
-        spec, email = self.deployment, self.deployment.identity.gsa_email
-        if not spec.owner.owns_account(self.iam.get_service_account(email=email)):
-            return []
-        self.iam.set_description(
-            email=email, description=spec.owner.account_description(spec.expires_at)
-        )
-        return [f"service account {email}"]
+    def describe_accounts(self) -> list[str]:
+        spec, moved = self.deployment, []
+        for email in (spec.identity.gsa_email, spec.node_sa_email):
+            if spec.owner.owns_account(self.iam.get_service_account(email=email)):
+                self.iam.set_description(
+                    email=email, description=spec.owner.account_description(spec.expires_at)
+                )
+                moved.append(f"service account {email}")
+        return moved

@@ -2,8 +2,9 @@
 model published and smoke-tested; and all of it removed again.
 
 Tutorial: "Deploy Saxml", "Publish the model", "Test the model". sax-http is reached through
-the Kubernetes API server's service proxy, so managing the model needs no route to the load
-balancer and carries the cluster's authentication.
+the Kubernetes API server's service proxy to its own port (a ClusterIP Service), so managing
+the model needs no route to the load balancer, which passes only generate and score, and
+carries the cluster's authentication.
 """
 
 import time
@@ -200,4 +201,4 @@ def owns_object(spec: DeploymentSpec, kube: "KubeHook", ref: Ref) -> bool:
 def saxml_hook(spec: DeploymentSpec, kube: "KubeHook") -> "SaxmlHook":
     from saxml_gke.hooks.saxml import SaxmlHook
 
-    return SaxmlHook(kube, namespace=spec.identity.namespace, service=spec.saxml.http_service)
+    return SaxmlHook(kube, namespace=spec.identity.namespace, service=spec.saxml.http_admin_service)

@@ -5,8 +5,9 @@ The model is unpublished and the Service goes first and is waited for (its load 
 outlives a deleted cluster, as on Google Cloud), then the other Kubernetes objects, the TPU node
 pools (they bill while their nodes exist), the cluster, the forwarding rules a cluster deleted
 too early left on the reserved address, the address, the IAM bindings and the Google service
-account, and the bucket. The deploy DAG runs the group after its work, gated by the `teardown`
-policy; the nightly DAG maps it over the deployments it finds.
+account, the nodes' service account and its bindings, and the bucket. The deploy DAG runs the
+group after its work, gated by the `teardown` policy; the nightly DAG maps it over the
+deployments it finds.
 """
 
 from typing import Any
@@ -14,13 +15,13 @@ from typing import Any
 from airflow.sdk import TaskGroup, chain
 from airflow.sdk.bases.skipmixin import SkipMixin
 
-from saxml_gke.bodies import SPEC_CONFIG_MAP
+from saxml_gke.bodies import NODE_BUCKET_ROLE, NODE_PROJECT_ROLES, SPEC_CONFIG_MAP
 from saxml_gke.errors import DeploymentError, ErrorKind
 from saxml_gke.manifests import object_refs
 from saxml_gke.operators.base import DeploymentOperator, fails_fast, kubernetes_permissions
 from saxml_gke.operators.compute import DeleteForwardingRulesOperator, ReleaseHttpAddressOperator
 from saxml_gke.operators.gke import DeleteClusterOperator, DeleteTpuNodePoolsOperator
-from saxml_gke.operators.iam import RemoveWorkloadIdentityOperator
+from saxml_gke.operators.iam import RemoveNodeServiceAccountOperator, RemoveWorkloadIdentityOperator
 from saxml_gke.operators.saxml import (
     DeleteHttpServiceOperator,
     DeleteSaxmlWorkloadsOperator,
@@ -42,6 +43,7 @@ TEARDOWN_STEPS: tuple[tuple[str, type[TeardownOperator]], ...] = (
     ("delete_forwarding_rules", DeleteForwardingRulesOperator),
     ("release_http_address", ReleaseHttpAddressOperator),
     ("remove_workload_identity", RemoveWorkloadIdentityOperator),
+    ("remove_node_service_account", RemoveNodeServiceAccountOperator),
     ("delete_bucket", DeleteBucketOperator),
 )
 
@@ -108,6 +110,7 @@ class VerifyTeardownOperator(TeardownOperator):
         "iam.serviceAccounts.get",
         "storage.buckets.get",
         "storage.buckets.getIamPolicy",
+        "resourcemanager.projects.getIamPolicy",
         "compute.addresses.get",
     }
 
@@ -148,19 +151,14 @@ def leftovers(task: TeardownOperator) -> list[str]:
                 for api_version, kind, obj, ns in dict.fromkeys(refs)
                 if owns_object(spec, kube, (api_version, kind, obj, ns))
             ]
-    account = task.iam.get_service_account(email=spec.identity.gsa_email)
     bucket = task.storage.readable_bucket(name=spec.storage.bucket)
-    member = f"serviceAccount:{spec.identity.gsa_email}"
     if bucket is not None and owner.owns(bucket.labels):
         remaining.append(f"bucket gs://{spec.storage.bucket}")
-    elif (
-        bucket is not None
-        and (account is None or owner.owns_account(account))  # else the binding is not ours
-        and member in task.storage.members(name=bucket.name, role=spec.identity.bucket_role)
-    ):
-        remaining.append(f"binding {spec.identity.bucket_role} of {member} on gs://{bucket.name}")
-    if owner.owns_account(account):
-        remaining.append(f"service account {spec.identity.gsa_email}")
+        bucket = None  # its bindings go with it
+    remaining += _account_leftovers(task, spec.identity.gsa_email, bucket,
+                                    spec.identity.bucket_role, ())  # fmt: skip
+    remaining += _account_leftovers(task, spec.node_sa_email, bucket, NODE_BUCKET_ROLE,
+                                    NODE_PROJECT_ROLES)  # fmt: skip
     address = spec.saxml.http_address and task.compute.get_address(
         **task.in_region, name=spec.saxml.http_address
     )
@@ -169,4 +167,31 @@ def leftovers(task: TeardownOperator) -> list[str]:
         remaining.append(
             f"address {address['name']}" + (f" (used by forwarding rules {users})" if users else "")
         )
+    return remaining
+
+
+def _account_leftovers(
+    task: TeardownOperator,
+    email: str,
+    bucket: Any,
+    bucket_role: str,
+    project_roles: tuple[str, ...],
+) -> list[str]:
+    """A service account of the deployment and its bindings on `bucket` (None: none to look
+    at) and on the project; an account that is not the deployment's, and its bindings, are
+    someone else's."""
+    spec = task.deployment
+    account = task.iam.get_service_account(email=email)
+    if account is not None and not spec.owner.owns_account(account):
+        return []
+    member, remaining = f"serviceAccount:{email}", []
+    if bucket is not None and member in task.storage.members(name=bucket.name, role=bucket_role):
+        remaining.append(f"binding {bucket_role} of {member} on gs://{bucket.name}")
+    remaining += [
+        f"binding {role} of {member} on project {spec.project_id}"
+        for role in project_roles
+        if member in task.resource_manager.members(project_id=spec.project_id, role=role)
+    ]
+    if account is not None:
+        remaining.append(f"service account {email}")
     return remaining
