@@ -9,7 +9,17 @@ from saxml_gke.ownership import Owner
 from saxml_gke.spec import DeploymentSpec, build_spec
 from scripts.run_deploy import Control
 from tests.e2e import by_hand
-from tests.e2e.conftest import ZONE, conf, deleted, inject, resources, run_dag, task_states, xcom
+from tests.e2e.conftest import (
+    INTERNAL,
+    ZONE,
+    conf,
+    deleted,
+    inject,
+    resources,
+    run_dag,
+    task_states,
+    xcom,
+)
 
 
 def test_a_hand_made_cluster_is_refused_and_with_adopt_cluster_served_and_left_intact(
@@ -58,7 +68,8 @@ def test_a_hand_made_cluster_is_refused_and_with_adopt_cluster_served_and_left_i
 def test_two_deployments_side_by_side_tearing_one_down_leaves_the_other_whole(
     world, control, airflow_db
 ):
-    alpha = run_dag("saxml_gke_deploy", run_conf=conf(world, cluster_name="alpha"))
+    alpha_conf = conf(world, cluster_name="alpha", **INTERNAL)  # with an address to leave alone
+    alpha = run_dag("saxml_gke_deploy", run_conf=alpha_conf)
     assert alpha.state == "success", task_states(alpha)
     alphas = _names(control)
 
@@ -66,7 +77,7 @@ def test_two_deployments_side_by_side_tearing_one_down_leaves_the_other_whole(
 
     assert beta.state == "success", task_states(beta)
     assert _names(control) == alphas
-    spec = build_spec(conf(world, cluster_name="alpha"), now=alpha.run_after)
+    spec = build_spec(alpha_conf, now=alpha.run_after)
     kinds = {kind for kind, name in alphas}
     assert {"Cluster", "NodePool", "Bucket", "ServiceAccount", "Address"} <= kinds
     assert ("Bucket", spec.storage.bucket) in alphas
