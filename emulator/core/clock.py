@@ -24,6 +24,10 @@ class Clock:
         """Sleep for a modelled duration."""
         await asyncio.sleep(self.scaled(seconds))
 
+    async def sleep_until(self, instant: float) -> None:
+        """Sleep until a wall-clock instant (at once if it has passed)."""
+        await asyncio.sleep(max(0.0, instant - self.now()))
+
 
 def rfc3339(instant: float) -> str:
     """An instant as GCP and Kubernetes write timestamps (UTC, `Z` suffix)."""

@@ -47,6 +47,7 @@ class KubeCluster:
         from emulator.kube.images import register_images
         from emulator.kube.kubelet import Kubelet
         from emulator.kube.nodes import NodeManager
+        from emulator.kube.provreq.admission import admit_consuming_pod
         from emulator.kube.scheduler import Scheduler
 
         self.world = world
@@ -56,6 +57,7 @@ class KubeCluster:
         self.store = Store(world.clock)
         self.network = ClusterNetwork()
         self.api_server = ApiServer(self)
+        self.api_server.admission.append(admit_consuming_pod)  # GKE's, on every cluster
         self.nodes = NodeManager(self)
         self.scheduler = Scheduler(self)
         self.kubelet = Kubelet(self)

@@ -56,6 +56,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _builtin("", "v1", "Endpoints", "endpoints", True, (), ("ep",)),
     _builtin("", "v1", "ServiceAccount", "serviceaccounts", True, (), ("sa",)),
     _builtin("", "v1", "ConfigMap", "configmaps", True, (), ("cm",)),
+    _builtin("", "v1", "PodTemplate", "podtemplates"),
     _builtin("", "v1", "Secret", "secrets"),
     _builtin("", "v1", "Event", "events", True, (), ("ev",)),
     _builtin("apps", "v1", "Deployment", "deployments", True, ["status", "scale"], ("deploy",)),

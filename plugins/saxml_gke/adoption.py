@@ -149,3 +149,25 @@ def check_adoptable(spec: DeploymentSpec, address: Mapping[str, Any]) -> dict[st
             f"{wanted}: tear the deployment down before changing http_exposure",
         )
     return {"address": name, "ip": address["address"], "address_type": actual}
+
+
+def kept_provisioning_request(
+    request: Mapping[str, Any], existing: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The ProvisioningRequest to apply where `existing` may already be. Its spec cannot change
+    (the API refuses any edit) and GKE books the nodes by it, so a rerun keeps the run limit it
+    was created with (another ttl_hours moves only its labels), and refuses other pods, which
+    only a new request can book."""
+    kept, wanted = (existing or {}).get("spec"), request["spec"]
+    if not kept or kept == wanted:
+        return dict(request)
+    if any(kept.get(field) != wanted[field] for field in ("provisioningClassName", "podSets")):
+        name, namespace = request["metadata"]["name"], request["metadata"]["namespace"]
+        raise DeploymentError(
+            ErrorKind.PERMANENT,
+            f"ProvisioningRequest {name} in namespace {namespace} exists for other pods "
+            f"({kept.get('podSets')}; these need {wanted['podSets']}), and a request "
+            f"cannot change: delete it (kubectl delete provisioningrequest {name} -n "
+            f"{namespace}) or tear the deployment down, then run it again",
+        )
+    return {**request, "spec": kept}

@@ -25,7 +25,6 @@ NODE_PROJECT_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifa
 NODE_BUCKET_ROLE = "roles/storage.objectViewer"
 # xpk and tpu-provisioner cap multi-host TPU pools at 15 pods per node to save pod IP space.
 _TPU_MAX_PODS_PER_NODE = 15
-FLEX_START_MAX_RUN_SECONDS = 7 * 24 * 3600  # GKE's default and maximum maxRunDuration
 
 
 def cluster_body(spec: DeploymentSpec) -> dict[str, Any]:
@@ -78,20 +77,24 @@ def node_pool_body(spec: DeploymentSpec, pool: NodePoolSpec) -> dict[str, Any]:
         "management": {"autoRepair": True, "autoUpgrade": False},
     }
     if pool.flex_start:
-        _flex_start(body, pool, spec.ttl_hours)
+        _flex_start(body, pool, spec)
     if pool.multi_host:
         body["placementPolicy"] = {"type": "COMPACT", "tpuTopology": pool.topology}
         body["maxPodsConstraint"] = {"maxPodsPerNode": str(_TPU_MAX_PODS_PER_NODE)}
     return body
 
 
-def _flex_start(body: dict[str, Any], pool: NodePoolSpec, ttl_hours: int) -> None:
+def _flex_start(body: dict[str, Any], pool: NodePoolSpec, spec: DeploymentSpec) -> None:
     """GKE's flex-start pool for a TPU slice: no nodes until GKE can start the whole slice,
     autoscaling to it anywhere in the zone, no reservation, and no auto-repair (GKE's TPU
     flex-start guide creates the pool with `--flex-start --enable-autoscaling --num-nodes=0
     --total-max-nodes=N --location-policy=ANY --reservation-affinity=none
     --no-enable-autorepair`). The nodes run at most `maxRunDuration` (GKE's default and
-    maximum: 7 days); the deployment's TTL shortens it, so they go when it expires."""
+    maximum: 7 days); the deployment's TTL shortens it, so they go when it expires.
+
+    Queued (`--enable-queued-provisioning`, "Run a large-scale workload with flex-start with
+    queued provisioning"), the pool gets nodes only through a ProvisioningRequest, which
+    carries the run limit itself (`maxRunDurationSeconds`, see the manifests)."""
     body["initialNodeCount"] = 0
     body["autoscaling"] = {
         "enabled": True,
@@ -102,8 +105,10 @@ def _flex_start(body: dict[str, Any], pool: NodePoolSpec, ttl_hours: int) -> Non
     config = body["config"]
     config["flexStart"] = True
     config["reservationAffinity"] = {"consumeReservationType": "NO_RESERVATION"}
-    if ttl_hours:
-        config["maxRunDuration"] = f"{min(ttl_hours * 3600, FLEX_START_MAX_RUN_SECONDS)}s"
+    if pool.queued:
+        body["queuedProvisioning"] = {"enabled": True}
+    elif spec.ttl_hours:
+        config["maxRunDuration"] = f"{spec.max_run_seconds}s"
 
 
 def cluster_mismatches(spec: DeploymentSpec, cluster: Mapping[str, Any]) -> list[str]:
@@ -134,6 +139,7 @@ def node_pool_mismatches(
         "node count": int(existing.get("initialNodeCount", 0)),
         "spot": bool(config.get("spot", False)),
         "flex-start": bool(config.get("flexStart", False)),
+        "queued provisioning": bool((existing.get("queuedProvisioning") or {}).get("enabled")),
         "service account": config.get("serviceAccount", "default"),
     }
     wanted = {
@@ -142,6 +148,7 @@ def node_pool_mismatches(
         "node count": 0 if pool.flex_start else pool.node_count,
         "spot": pool.spot,
         "flex-start": pool.flex_start,
+        "queued provisioning": pool.queued,
         "service account": spec.node_sa_email,
     }
     return [

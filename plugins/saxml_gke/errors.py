@@ -7,6 +7,8 @@ so GKE, IAM, Storage and Kubernetes errors follow one policy.
 import enum
 import re
 
+from saxml_gke.parameters import Capacity
+
 
 class ErrorKind(enum.Enum):
     TRANSIENT = "transient"  # retry with back-off, bounded
@@ -59,15 +61,19 @@ def classify_operation_error(code: int, message: str) -> ErrorKind:
     return ErrorKind.PERMANENT
 
 
+# The other ways to obtain TPUs, as capacity advice offers them.
+_ALTERNATIVES = {
+    Capacity.SPOT: "capacity=spot (preemptible, cheaper, often available sooner)",
+    Capacity.RESERVATION: "capacity=reservation with a reservation for this machine type",
+    Capacity.FLEX_START: "capacity=flex-start (each slice starts when GKE can start all of it)",
+    Capacity.FLEX_START_QUEUED: "capacity=flex-start-queued (GKE starts every slice at once, "
+    "when it can: for slices that must start together)",
+}
+
+
 def capacity_advice(zone: str, machine_type: str, capacity: str) -> str:
     """What a person can do when GKE has no TPUs (or no quota) for the request."""
-    options = []
-    if capacity != "spot":
-        options.append("capacity=spot (preemptible, cheaper, often available sooner)")
-    if capacity != "reservation":
-        options.append("capacity=reservation with a reservation for this machine type")
-    if capacity != "flex-start":
-        options.append("capacity=flex-start (queued until GKE can start a whole slice)")
+    options = [advice for other, advice in _ALTERNATIVES.items() if other != capacity]
     options.append(f"another zone that offers {machine_type}")
     options.append("a smaller tpu_topology or fewer tpu_slices, if the model fits")
     return (

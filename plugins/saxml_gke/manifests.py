@@ -2,11 +2,13 @@
 
 Templates stay readable YAML, but every interpolated value passes through `tojson` and the
 environment is strict, so a parameter can only ever become a string (or number) in the output,
-never YAML structure, and a misspelt field fails loudly instead of rendering empty.
+never YAML structure, and a misspelt field fails loudly instead of rendering empty. Each
+`*.yaml.j2` renders objects (none, when its condition is off); `*.jinja` files hold the macros
+they share.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ def render_objects(
     it is reserved (the CLI renders without it)."""
     environment = _environment()
     objects: list[dict[str, Any]] = []
-    for name in sorted(environment.list_templates(extensions=["j2"])):
+    for name in sorted(environment.list_templates(filter_func=_is_manifest)):
         text = environment.get_template(name).render(
             spec=spec,
             labels=spec.labels,
@@ -39,6 +41,10 @@ def render_objects(
         )
         objects.extend(doc for doc in yaml.safe_load_all(text) if doc is not None)
     return objects
+
+
+def _is_manifest(name: str) -> bool:
+    return name.endswith(".yaml.j2")
 
 
 def render_yaml(spec: DeploymentSpec) -> str:
@@ -84,7 +90,10 @@ def leader_selector(spec: DeploymentSpec) -> str:
 def object_refs(spec: DeploymentSpec) -> list[tuple[str, str, str, str | None]]:
     """(apiVersion, kind, name, namespace) of every object the deployment applies, dependents
     first, for deleting them in order."""
-    return [
-        (obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace"))
-        for obj in reversed(render_objects(spec))
-    ]
+    return [object_ref(obj) for obj in reversed(render_objects(spec))]
+
+
+def object_ref(obj: Mapping[str, Any]) -> tuple[str, str, str, str | None]:
+    """An object's (apiVersion, kind, name, namespace)."""
+    metadata = obj["metadata"]
+    return obj["apiVersion"], obj["kind"], metadata["name"], metadata.get("namespace")

@@ -19,6 +19,7 @@ compare false with NaN and let it pass); `build_spec`, which the DAG's first tas
 anything is created, refuses them.
 """
 
+from enum import StrEnum
 from typing import Any
 
 TUTORIAL_IMAGE_REGISTRY = "us-docker.pkg.dev/cloud-tpu-images/inference"
@@ -73,6 +74,31 @@ def _whole(body: str) -> str:
 
 # One line of visible characters, for texts that no stricter pattern describes.
 _TEXT = _whole(f"[^{INVISIBLE}]*")
+
+
+class Capacity(StrEnum):
+    """How the TPU nodes are obtained: the `capacity` parameter's values."""
+
+    ON_DEMAND = "on-demand"
+    SPOT = "spot"
+    RESERVATION = "reservation"
+    # GKE's flex-start VMs (Dynamic Workload Scheduler): each slice's pool has no nodes until
+    # GKE can start the whole slice.
+    FLEX_START = "flex-start"
+    # Flex-start with queued provisioning: the pools get nodes only through a
+    # ProvisioningRequest, which GKE fills for every slice at once.
+    FLEX_START_QUEUED = "flex-start-queued"
+
+    @property
+    def flex_start(self) -> bool:
+        """Flex-start VMs, queued or not: the nodes come when GKE finds the capacity."""
+        return self in (Capacity.FLEX_START, Capacity.FLEX_START_QUEUED)
+
+    @property
+    def queued(self) -> bool:
+        """Nodes only through a ProvisioningRequest."""
+        return self is Capacity.FLEX_START_QUEUED
+
 
 # Shapes shared by several parameters. Each says in words what its pattern enforces, because
 # jsonschema's own message ("does not match '^[a-z]...'") helps nobody.
@@ -191,13 +217,14 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "section": "TPU",
     },
     "capacity": {
-        "default": "on-demand",
+        "default": Capacity.ON_DEMAND.value,
         "type": "string",
-        "enum": ["on-demand", "spot", "reservation", "flex-start"],
+        "enum": [capacity.value for capacity in Capacity],
         "title": "Capacity",
         "description": "How the TPU nodes are obtained: on-demand, spot (preemptible), a "
-        "reservation, or flex-start (GKE's queued provisioning: each slice waits in a queue "
-        "until capacity appears, then runs for at most 7 days).",
+        "reservation, flex-start (GKE's flex-start VMs: each slice's nodes come when GKE can "
+        "start the whole slice, and run for at most 7 days), or flex-start-queued (flex-start "
+        "with queued provisioning: one ProvisioningRequest, and GKE starts every slice at once).",
         "section": "TPU",
     },
     "reservation": {

@@ -15,24 +15,32 @@ cloud.google.com/kubernetes-engine/docs/how-to/tpus), and Cloud TPU's "Quotas"
 
 - on-demand: `TPU_PODSLICE_V4` (v4), `TPU_LITE_PODSLICE_V5` (v5e podslice);
 - spot (preemptible): `PREEMPTIBLE_TPU_PODSLICE_V4`, `PREEMPTIBLE_TPU_LITE_PODSLICE_V5`;
-- flex-start: the preemptible metric, then the on-demand one when the preemptible quota is
-  lacking (Compute Engine, "Provisioning models": "When you create a Flex-start VM, preemptible
-  quota is consumed. If your project lacks preemptible quota, then standard quota is
-  consumed"; Cloud TPU, "Request Cloud TPUs using Flex-start", asks for preemptible quota);
+- flex-start, queued or not: the preemptible metric, then the on-demand one when the
+  preemptible quota is lacking (Compute Engine, "Provisioning models": "When you create a
+  Flex-start VM, preemptible quota is consumed. If your project lacks preemptible quota, then
+  standard quota is consumed"; Cloud TPU, "Request Cloud TPUs using Flex-start", asks for
+  preemptible quota). Queued provisioning only changes how the same VMs are asked for;
 - reserved: none. Nodes of a specific reservation run on capacity whose quota was taken when it
   was reserved (Compute Engine, "Reservations of Compute Engine zonal resources"), so the
   reservation itself is checked: it exists in the zone, for the machine type, with room.
 
 v5p and v6e chips have no `Quota.metric`: Google keeps those quotas in the Cloud Quotas API,
 not in a region's `quotas`, so they are not checked here (the preflight says so).
+
+GKE version. Flex-start TPUs (queued or not) need GKE 1.33.0-gke.1712000 or later: "About
+flex-start", Requirements: "To run TPUs, use GKE version 1.33.0-gke.1712000 or later"
+(https://cloud.google.com/kubernetes-engine/docs/concepts/dws). The version checked is the
+existing cluster's, or the one a new cluster gets: GKE resolves `latest`, `1.X` and `1.X.Y` to
+the newest version of the channel they name (`Cluster.initialClusterVersion`).
 """
 
 import fnmatch
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from saxml_gke.parameters import PARAMETERS
+from saxml_gke.parameters import PARAMETERS, Capacity
 from saxml_gke.spec import DeploymentSpec, NodePoolSpec
 
 # The APIs the steps call, and Resource Manager, which the preflight asks for permissions.
@@ -57,7 +65,8 @@ CHIP_QUOTAS: Mapping[str, ChipQuotas] = {
     "v4": ChipQuotas("TPU_PODSLICE_V4", "PREEMPTIBLE_TPU_PODSLICE_V4"),
     "v5e": ChipQuotas("TPU_LITE_PODSLICE_V5", "PREEMPTIBLE_TPU_LITE_PODSLICE_V5"),
 }
-CAPACITIES: tuple[str, ...] = tuple(PARAMETERS["capacity"]["enum"])
+FLEX_START_TPU_VERSION = "1.33.0-gke.1712000"  # see the docstring
+_GKE_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)-gke\.(\d+)")
 
 
 def chip_metrics(generation: str, capacity: str) -> tuple[str, ...]:
@@ -66,12 +75,14 @@ def chip_metrics(generation: str, capacity: str) -> tuple[str, ...]:
     quotas = CHIP_QUOTAS.get(generation)
     if quotas is None:
         return ()
+    flex_start = (quotas.preemptible, quotas.on_demand)
     return {
-        "on-demand": (quotas.on_demand,),
-        "spot": (quotas.preemptible,),
-        "flex-start": (quotas.preemptible, quotas.on_demand),
-        "reservation": (),
-    }[capacity]
+        Capacity.ON_DEMAND: (quotas.on_demand,),
+        Capacity.SPOT: (quotas.preemptible,),
+        Capacity.FLEX_START: flex_start,
+        Capacity.FLEX_START_QUEUED: flex_start,
+        Capacity.RESERVATION: (),
+    }[Capacity(capacity)]
 
 
 # Predefined roles to grant for a missing permission; the first whose pattern matches.
@@ -138,6 +149,7 @@ class Facts:
     # The pools of the cluster of the deployment's name; None: no such cluster (or not read),
     # so every pool is still to be created.
     cluster_pools: frozenset[str] | None = None
+    cluster_version: str = ""  # that cluster's control plane's (currentMasterVersion)
     versions: Mapping[str, Any] | None = None  # GKE's server config in the zone (REST JSON)
     offered: Mapping[str, Mapping[str, Any]] | None = None  # machine type -> zone -> its JSON
     region: Mapping[str, Any] | None = None  # Compute's region, with its quotas
@@ -182,12 +194,14 @@ def preflight(spec: DeploymentSpec, facts: Facts) -> Report:
         _permissions(spec, facts.needed, facts.granted, report)
     if facts.versions is not None and facts.cluster_pools is None:
         _version(spec, facts.versions, report)
+    if spec.tpu.provisioning.flex_start:
+        _flex_start_version(spec, facts, report)
     if facts.offered is not None:
         _machine_types(spec, facts.offered, facts.cluster_pools, report)
     if facts.region is not None:
         _chip_quota(spec, facts, facts.region, report)
         _cpu_quota(spec, facts, facts.region, report)
-    if facts.reservations is not None and spec.tpu.capacity == "reservation":
+    if facts.reservations is not None and spec.tpu.capacity == Capacity.RESERVATION:
         _reservation(spec, facts, facts.reservations, report)
     return report
 
@@ -277,6 +291,66 @@ def _version(spec: DeploymentSpec, config: Mapping[str, Any], report: Report) ->
     )
 
 
+def _flex_start_version(spec: DeploymentSpec, facts: Facts, report: Report) -> None:
+    """Flex-start TPUs need FLEX_START_TPU_VERSION: on the existing cluster, or on the version
+    a new one gets (unknown when not read, or not offered: a problem of its own)."""
+    cluster = spec.cluster
+    if facts.cluster_pools is not None:
+        version = facts.cluster_version
+        asked = f"cluster {cluster.name} on GKE {version}"
+        fix = f"upgrade the cluster to {FLEX_START_TPU_VERSION} or later"
+    else:
+        channels = {
+            c["channel"]: c.get("validVersions", [])
+            for c in (facts.versions or {}).get("channels", [])
+        }
+        newest = {name: _newest("latest", offered) for name, offered in channels.items()}
+        version = _newest(cluster.version, channels.get(cluster.release_channel, []))
+        asked = f"GKE {cluster.version} on the {cluster.release_channel} channel ({version})"
+        newer = [f"{name} ({found})" for name, found in newest.items() if _new_enough(found)]
+        if _new_enough(newest.get(cluster.release_channel, "")):
+            fix = f"set cluster_version to latest ({newest[cluster.release_channel]})"
+        elif newer:
+            fix = f"set release_channel to {' or '.join(newer)}" + (
+                "" if cluster.version == "latest" else " and cluster_version to latest"
+            )
+        else:
+            fix = f"no release channel offers it in {cluster.zone} yet"
+    if not _GKE_VERSION.fullmatch(version):
+        return
+    if _new_enough(version):
+        report.checked.append(f"GKE {version} runs flex-start TPUs ({FLEX_START_TPU_VERSION} on)")
+        return
+    report.problems.append(
+        Problem(
+            f"capacity={spec.tpu.capacity} with {asked}",
+            f"flex-start TPUs need GKE {FLEX_START_TPU_VERSION} or later",
+            f"{fix}; or use capacity={_choices(c for c in Capacity if not c.flex_start)}",
+        )
+    )
+
+
+def _newest(requested: str, versions: Sequence[str]) -> str:
+    """The version GKE gives for `requested` on a channel that offers `versions` ("": none)."""
+    named = [v for v in versions if _GKE_VERSION.fullmatch(v) and _resolves(requested, [v])]
+    return max(named, key=_version_key, default="")
+
+
+def _new_enough(version: str) -> bool:
+    return bool(version) and _version_key(version) >= _version_key(FLEX_START_TPU_VERSION)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    match = _GKE_VERSION.fullmatch(version)
+    return tuple(int(part) for part in match.groups()) if match else ()
+
+
+def _choices(capacities: Iterable[Capacity]) -> str:
+    """`on-demand, spot or reservation`: capacities to suggest, in the parameter's order."""
+    *others, last = capacities
+    return f"{', '.join(others)} or {last}" if others else last
+
+
 def _resolves(requested: str, versions: Sequence[str]) -> bool:
     """Whether GKE takes `requested` (latest, 1.X, 1.X.Y or a full version) on a channel that
     offers `versions`: it names the newest version it prefixes."""
@@ -348,7 +422,7 @@ def _chip_quota(
 ) -> None:
     tpu, where = spec.tpu, spec.cluster.region
     slices = len(_new_pools(spec, facts))
-    if not slices or tpu.capacity == "reservation":
+    if not slices or tpu.capacity == Capacity.RESERVATION:
         return  # nothing new, or the reservation's room is checked instead
     chips = slices * tpu.chips_per_slice
     metrics = chip_metrics(tpu.generation, tpu.capacity)
@@ -365,9 +439,9 @@ def _chip_quota(
     spent = quotas[0]
     fits = int(max(spent.free, 0) // tpu.chips_per_slice)
     options = [
-        f"capacity={other} ({room})"
-        for other in CAPACITIES
-        if other != tpu.capacity and (room := _room(region, tpu.generation, other, chips))
+        f"capacity={_choices(same)} ({room})"
+        for same in _by_quota(tpu.generation)
+        if tpu.capacity not in same and (room := _room(region, tpu.generation, same[0], chips))
     ]
     if fits:
         options.append(f"tpu_slices={fits}")
@@ -383,6 +457,15 @@ def _chip_quota(
             "try " + "; or ".join(options),
         )
     )
+
+
+def _by_quota(generation: str) -> list[list[Capacity]]:
+    """The capacities grouped by the quotas they spend (flex-start, queued or not, spends the
+    same), in the parameter's order."""
+    groups: dict[tuple[str, ...], list[Capacity]] = {}
+    for capacity in Capacity:
+        groups.setdefault(chip_metrics(generation, capacity), []).append(capacity)
+    return list(groups.values())
 
 
 def _room(region: Mapping[str, Any], generation: str, capacity: str, chips: int) -> str:
@@ -428,8 +511,8 @@ def _reservation(
             Problem(
                 asked,
                 f"it does not exist (the zone's reservations: {others})",
-                "set reservation to one of the zone's, or use capacity=on-demand, spot or "
-                "flex-start",
+                "set reservation to one of the zone's, or use capacity="
+                + _choices(c for c in Capacity if c is not Capacity.RESERVATION),
             )
         )
         return
@@ -457,7 +540,8 @@ def _reservation(
             f"{_describe(found)}: room for {fits} of {slices} slice(s)",
             "try a larger reservation"
             + (f"; or tpu_slices={fits}" if fits else "")
-            + "; or capacity=on-demand, spot or flex-start",
+            + "; or capacity="
+            + _choices(c for c in Capacity if c is not Capacity.RESERVATION),
         )
     )
 

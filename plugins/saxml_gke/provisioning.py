@@ -10,14 +10,19 @@ would otherwise find). Pools that got their TPUs are kept.
 
 Pure: the pools trigger reads the cluster, asks `next_moves` what to do, makes the calls, and
 records each creation GKE accepted with `created`. The state is JSON, carried between looks.
+
+With flex-start-queued the pools stay empty until GKE fills the deployment's ProvisioningRequest;
+the pods' wait reads it, and `provisioning_request_look` says what its conditions mean.
 """
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from saxml_gke.errors import ErrorKind, capacity_advice, classify_operation_error
-from saxml_gke.probes import Look, Obj
+from saxml_gke.probes import Look, Obj, unschedulable
+from saxml_gke.spec import DeploymentSpec
 
 # A pool in one of these states got no usable slice; RUNNING_WITH_ERROR is a slice with some
 # hosts missing, which a multi-host slice cannot run on.
@@ -32,10 +37,22 @@ class CapacityRequest:
 
     zone: str
     machine_type: str
-    capacity: str  # on-demand, spot, reservation or flex-start
+    capacity: str  # a `parameters.Capacity` value
     chips: int  # of all slices
     wait_seconds: float = 0.0  # capacity_wait_minutes
     first_backoff_seconds: float = 30.0  # the poll interval
+
+    @classmethod
+    def of(cls, spec: DeploymentSpec) -> "CapacityRequest":
+        tpu = spec.tpu
+        return cls(
+            zone=spec.cluster.zone,
+            machine_type=tpu.machine_type,
+            capacity=tpu.capacity,
+            chips=tpu.chips_per_slice * tpu.slices,
+            wait_seconds=spec.waits.capacity_wait,
+            first_backoff_seconds=spec.waits.poll_seconds,
+        )
 
 
 @dataclass(frozen=True)
@@ -117,8 +134,63 @@ def _waited(since: float | None, now: float, tries: Mapping[str, int]) -> str:
 
 
 def _advice(request: CapacityRequest) -> str:
-    advice = capacity_advice(request.zone, request.machine_type, request.capacity)
-    asked = f"The slices ask for {request.chips} TPU chips."
     if request.wait_seconds:
-        return f"{asked} {advice}"
-    return f"{asked} {advice} Or wait for capacity: capacity_wait_minutes > 0."
+        return _asked(request)
+    return f"{_asked(request)} Or wait for capacity: capacity_wait_minutes > 0."
+
+
+def _asked(request: CapacityRequest) -> str:
+    advice = capacity_advice(request.zone, request.machine_type, request.capacity)
+    return f"The slices ask for {request.chips} TPU chips. {advice}"
+
+
+# The conditions of a ProvisioningRequest (kubernetes/autoscaler, autoscaling.x-k8s.io/v1)
+# after which its pods get no nodes from it, and what each means for them.
+_REQUEST_ENDS = {
+    "Failed": "GKE cannot provision the nodes",
+    "CapacityRevoked": "GKE took the nodes back",
+    "BookingExpired": "GKE no longer holds the nodes for the model servers, which did not "
+    "take them in time",
+}
+_REQUEST_STATES = ("Provisioned", "Accepted")  # shown while pods wait: the first it has
+
+
+def provisioning_request_look(
+    look: Look, pods: Iterable[Obj], request: Obj | None, where: tuple[str, str],
+    capacity: CapacityRequest,
+) -> Look:  # fmt: skip
+    """The pods' `look` with what their ProvisioningRequest `where` (name, namespace) says: its
+    condition in the progress while pods wait for its nodes, and a failure once it can bring
+    none. BookingExpired fails only pods still waiting: the booking (the time the nodes are
+    held for the pods) also ends once they have taken them."""
+    name, namespace = where
+    what = f"ProvisioningRequest {name}"
+    waiting = any(unschedulable(pod) for pod in pods)
+    if request is None:
+        return Look(
+            failure=f"{what} does not exist in namespace {namespace}: nothing asks GKE for the "
+            "model servers' nodes. Run the deployment again to create it.",
+            progress=look.progress,
+        )
+    conditions = {c.get("type"): c for c in (request.get("status") or {}).get("conditions") or []}
+    for kind, meaning in _REQUEST_ENDS.items():
+        found = conditions.get(kind) or {}
+        if found.get("status") == "True" and (kind != "BookingExpired" or waiting):
+            return Look(
+                failure=f"{what}: {_said(found)}: {meaning}. {_asked(capacity)} A request "
+                f"cannot change: delete it (kubectl delete provisioningrequest {name} -n "
+                f"{namespace}) or tear the deployment down before running it again.",
+                progress=look.progress,
+            )
+    if not waiting:
+        return look
+    state = next((_said(conditions[kind]) for kind in _REQUEST_STATES if kind in conditions), "")
+    progress = f"{look.progress}; {what}: {state or 'no conditions yet'}"
+    return dataclasses.replace(look, progress=progress)
+
+
+def _said(condition: Obj) -> str:
+    """`Provisioned=False (reason: message)`: a condition as `kubectl describe` shows it."""
+    said = f"{condition.get('type')}={condition.get('status')}"
+    details = ": ".join(filter(None, (condition.get("reason"), condition.get("message"))))
+    return f"{said} ({details})" if details else said

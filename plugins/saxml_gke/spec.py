@@ -19,7 +19,7 @@ import jsonschema
 
 from saxml_gke import naming, saxml_models, tpu
 from saxml_gke.ownership import LABEL_EXPIRES_AT, RESERVED_LABELS, Owner, expiry_stamp
-from saxml_gke.parameters import INVISIBLE, PARAMETERS, conf_schema, defaults
+from saxml_gke.parameters import INVISIBLE, PARAMETERS, Capacity, conf_schema, defaults
 from saxml_gke.urls import is_https_or_loopback
 
 # Every rule below is matched with `fullmatch`: `$` would also match before a final newline.
@@ -60,6 +60,8 @@ JOBSET_RELEASE_URL = (
 JOBSET_RELEASE_SHA256 = {
     "v0.12.0": "a41aaf12dd0b7b0a3d626b8d6107f32c3dc889d7e7830adc46b8cdb77a8963bb",
 }
+# How long flex-start nodes may run: GKE's default and maximum (7 days).
+FLEX_START_MAX_RUN_SECONDS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,9 @@ class NodePoolSpec:
     # GKE's flex-start: the pool starts with no nodes and GKE brings the whole slice up when
     # it finds capacity. Last, with a default, so specs stored by earlier versions still load.
     flex_start: bool = False
+    # Flex-start with queued provisioning: the pool gets nodes only through a
+    # ProvisioningRequest.
+    queued: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,11 @@ class TpuSpec:
     node_pools: tuple[NodePoolSpec, ...]
     cost_per_hour: float
     prices_as_of: str
+
+    @property
+    def provisioning(self) -> Capacity:
+        """The capacity as the enum whose properties the steps ask (flex-start? queued?)."""
+        return Capacity(self.capacity)
 
 
 @dataclass(frozen=True)
@@ -186,6 +196,10 @@ class SaxmlSpec:
     # The CIDR ranges the load balancer admits (loadBalancerSourceRanges); none with
     # http_exposure=none.
     http_source_ranges: tuple[str, ...] = ()
+    # With capacity=flex-start-queued, the PodTemplate of one model server and the
+    # ProvisioningRequest that books every slice's nodes from it; "" otherwise.
+    model_pod_template: str = ""
+    provisioning_request: str = ""
 
 
 @dataclass(frozen=True)
@@ -222,6 +236,12 @@ class DeploymentSpec:
     def owner(self) -> Owner:
         """The deployment's identity: what it owns carries it (`saxml_gke.ownership`)."""
         return Owner(self.project_id, self.cluster.zone, self.cluster.name)
+
+    @property
+    def max_run_seconds(self) -> int:
+        """How long flex-start nodes may run: the TTL, capped at GKE's 7 days (also its
+        default, with no TTL), so the nodes go when the deployment expires."""
+        return min(self.ttl_hours * 3600 or FLEX_START_MAX_RUN_SECONDS, FLEX_START_MAX_RUN_SECONDS)
 
     @property
     def node_sa_email(self) -> str:
@@ -492,7 +512,7 @@ def _image_problems(images: Mapping[str, str]) -> list[Problem]:
 
 def _capacity_problems(params: Mapping[str, Any]) -> list[Problem]:
     capacity, reservation = params["capacity"], params["reservation"]
-    if capacity == "reservation" and not _RESERVATION.fullmatch(reservation):
+    if capacity == Capacity.RESERVATION and not _RESERVATION.fullmatch(reservation):
         return [
             Problem(
                 "reservation",
@@ -501,7 +521,7 @@ def _capacity_problems(params: Mapping[str, Any]) -> list[Problem]:
                 "hyphens)",
             )
         ]
-    if capacity != "reservation" and reservation:
+    if capacity != Capacity.RESERVATION and reservation:
         return [Problem("reservation", reservation, "only allowed with capacity=reservation")]
     return []
 
@@ -645,6 +665,7 @@ def _derive(
         **_owner(params).labels(),
         **({LABEL_EXPIRES_AT: expires_at} if expires_at else {}),
     }
+    capacity = Capacity(params["capacity"])
     node_pools = tuple(
         NodePoolSpec(
             name=f"tpu{index}",
@@ -652,9 +673,10 @@ def _derive(
             node_count=shape.nodes,
             topology=shape.topology,
             multi_host=shape.multi_host,
-            spot=params["capacity"] == "spot",
+            spot=capacity is Capacity.SPOT,
             reservation=params["reservation"],
-            flex_start=params["capacity"] == "flex-start",
+            flex_start=capacity.flex_start,
+            queued=capacity.queued,
         )
         for index in range(1, params["tpu_slices"] + 1)
     )
@@ -684,7 +706,7 @@ def _derive(
             accelerator=shape.accelerator,
             platform_chip=shape.platform_chip,
             hbm_gb_per_slice=shape.hbm_gb,
-            capacity=params["capacity"],
+            capacity=capacity.value,
             node_pools=node_pools,
             cost_per_hour=round(tpu.hourly_cost(shape, params["tpu_slices"]), 2),
             prices_as_of=tpu.PRICES_AS_OF,
@@ -735,6 +757,8 @@ def _derive(
                 "" if params["http_exposure"] == "none" else f"{params['cluster_name']}-sax-http"
             ),
             http_source_ranges=tuple(params["http_source_ranges"]),
+            model_pod_template=f"{replicated_job}-template" if capacity.queued else "",
+            provisioning_request=f"{replicated_job}-request" if capacity.queued else "",
         ),
         waits=WaitSpec(
             poll_seconds=params["poll_seconds"],

@@ -97,6 +97,44 @@ def test_a_flex_start_pool_is_gkes_flex_start_request_for_the_whole_slice() -> N
     ]
 
 
+def test_a_queued_pool_is_flex_start_with_queued_provisioning_and_no_run_limit() -> None:
+    """The run limit goes in the ProvisioningRequest: GKE's `--flex-start
+    --enable-queued-provisioning` pool, empty until a request books its nodes."""
+    queued = spec(capacity="flex-start-queued", ttl_hours=24)
+    body = node_pool_body(queued, queued.tpu.node_pools[0])
+    pool = container_v1.NodePool.from_json(json.dumps(body), ignore_unknown_fields=False)
+    assert pool.queued_provisioning.enabled and pool.config.flex_start
+    assert pool.initial_node_count == 0
+    assert (pool.autoscaling.enabled, pool.autoscaling.total_max_node_count) == (True, 8)
+    assert pool.autoscaling.location_policy == container_v1.NodePoolAutoscaling.LocationPolicy.ANY
+    assert pool.config.reservation_affinity.consume_reservation_type == (
+        container_v1.ReservationAffinity.Type.NO_RESERVATION
+    )
+    assert not pool.management.auto_repair
+    assert "maxRunDuration" not in body["config"]
+    assert pool.placement_policy.tpu_topology == "4x8"
+    flex = spec(capacity="flex-start", ttl_hours=24)
+    unqueued = node_pool_body(flex, flex.tpu.node_pools[0])
+    assert "queuedProvisioning" not in unqueued
+    assert {key: value for key, value in body.items() if key != "queuedProvisioning"} == {
+        **unqueued,
+        "config": {k: v for k, v in unqueued["config"].items() if k != "maxRunDuration"},
+    }
+
+
+def test_queued_and_unqueued_flex_start_pools_are_not_each_others() -> None:
+    queued, flex = spec(capacity="flex-start-queued"), spec(capacity="flex-start")
+    queued_pool, flex_pool = queued.tpu.node_pools[0], flex.tpu.node_pools[0]
+    queued_body, flex_body = node_pool_body(queued, queued_pool), node_pool_body(flex, flex_pool)
+    assert node_pool_mismatches(queued, queued_pool, queued_body) == []
+    assert node_pool_mismatches(queued, queued_pool, flex_body) == [
+        "queued provisioning is False, needs True"
+    ]
+    assert node_pool_mismatches(flex, flex_pool, queued_body) == [
+        "queued provisioning is True, needs False"
+    ]
+
+
 def test_a_matching_cluster_and_pool_are_adopted() -> None:
     deployment = spec()
     assert cluster_mismatches(deployment, cluster_body(deployment)) == []

@@ -52,3 +52,14 @@ def test_capacity_advice_names_zone_machine_type_and_alternatives() -> None:
     assert "reservation" in advice
     assert "another zone" in advice
     assert "capacity=spot" not in capacity_advice("us-west4-a", "ct5lp-hightpu-4t", "spot")
+
+
+def test_capacity_advice_offers_every_other_capacity_and_never_the_one_that_failed() -> None:
+    advice = capacity_advice("us-west4-a", "ct5lp-hightpu-4t", "flex-start")
+    assert "capacity=flex-start-queued (GKE starts every slice at once" in advice
+    assert "capacity=flex-start (" not in advice
+    queued = capacity_advice("us-west4-a", "ct5lp-hightpu-4t", "flex-start-queued")
+    assert "ct5lp-hightpu-4t in us-west4-a (flex-start-queued)" in queued
+    assert "capacity=flex-start (each slice starts" in queued
+    assert "capacity=flex-start-queued" not in queued
+    assert "capacity=spot" in queued and "capacity=reservation" in queued

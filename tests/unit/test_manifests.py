@@ -308,3 +308,114 @@ def _strings(value: Any) -> set[str]:
     if isinstance(value, list):
         return set().union(*(_strings(v) for v in value)) if value else set()
     return {value} if isinstance(value, str) else set()
+
+
+# --- capacity=flex-start-queued: a PodTemplate and a ProvisioningRequest before the JobSet --------
+
+QUEUED = "flex-start-queued"
+CONSUME = {
+    "autoscaling.x-k8s.io/consume-provisioning-request": "sax-model-server-request",
+    "autoscaling.x-k8s.io/provisioning-class-name": "queued-provisioning.gke.io",
+}
+
+
+def model_pod(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    jobset = by_kind(objects)["JobSet/sax-model-server-set"]
+    return jobset["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]
+
+
+def test_queued_capacity_books_every_slice_with_one_request_before_the_jobset() -> None:
+    objects = render(capacity=QUEUED, tpu_topology="4x4", model_path="my.custom.Model")
+    assert [f"{obj['kind']}/{obj['metadata']['name']}" for obj in objects][2:5] == [
+        "PodTemplate/sax-model-server-template",
+        "ProvisioningRequest/sax-model-server-request",
+        "JobSet/sax-model-server-set",
+    ]
+    request = by_kind(objects)["ProvisioningRequest/sax-model-server-request"]
+    assert request == {
+        "apiVersion": "autoscaling.x-k8s.io/v1",
+        "kind": "ProvisioningRequest",
+        "metadata": {
+            "name": "sax-model-server-request",
+            "namespace": "default",
+            "labels": LABELS,
+        },
+        "spec": {
+            "provisioningClassName": "queued-provisioning.gke.io",
+            "parameters": {"maxRunDurationSeconds": "86400"},  # the TTL: 24 hours
+            "podSets": [{"count": 8, "podTemplateRef": {"name": "sax-model-server-template"}}],
+        },  # 2 slices of 4 hosts, one request: GKE starts them together
+    }
+    template = by_kind(objects)["PodTemplate/sax-model-server-template"]
+    assert template["metadata"]["labels"] == LABELS
+    kubernetes_validate.validate(template, "1.31.0", strict=True)
+    # The pod GKE provisions for is the pod the JobSet runs, but for the consuming annotations.
+    pod = model_pod(objects)
+    assert pod["metadata"] == {
+        "labels": {"app": "sax-model-server", **POD_LABELS},
+        "annotations": CONSUME,
+    }
+    assert template["template"] == {"metadata": {"labels": pod["metadata"]["labels"]},
+                                    "spec": pod["spec"]}  # fmt: skip
+    assert pod["spec"]["nodeSelector"] == {
+        "cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
+        "cloud.google.com/gke-tpu-topology": "4x4",
+    }
+    assert pod["spec"]["containers"][0]["resources"] == {
+        "requests": {"google.com/tpu": 4},
+        "limits": {"google.com/tpu": 4},
+    }
+    jobset = by_kind(objects)["JobSet/sax-model-server-set"]
+    assert validation_errors(jobset_schema(), jobset) == []
+
+
+@pytest.mark.parametrize(
+    ("conf", "count"),
+    [({"tpu_slices": 1}, 8), ({"tpu_slices": 3}, 24), ({"tpu_generation": "v6e",
+      "tpu_topology": "2x4", "tpu_slices": 3, "model_path": "my.custom.Model"}, 3)],
+)  # fmt: skip
+def test_the_request_asks_for_every_host_of_every_slice(conf: dict[str, Any], count: int) -> None:
+    request = by_kind(render(capacity=QUEUED, **conf))[
+        "ProvisioningRequest/sax-model-server-request"
+    ]
+    assert request["spec"]["podSets"][0]["count"] == count
+
+
+@pytest.mark.parametrize(
+    ("ttl_hours", "seconds"), [(1, "3600"), (72, "259200"), (168, "604800"), (720, "604800"),
+                               (0, "604800")],
+)  # fmt: skip
+def test_the_requests_run_limit_is_the_ttl_capped_at_seven_days(ttl_hours: int, seconds: str):
+    request = by_kind(render(capacity=QUEUED, ttl_hours=ttl_hours))[
+        "ProvisioningRequest/sax-model-server-request"
+    ]
+    assert request["spec"]["parameters"] == {"maxRunDurationSeconds": seconds}
+
+
+@pytest.mark.parametrize("capacity", ["on-demand", "spot", "flex-start"])
+def test_only_the_queued_capacity_renders_a_request_or_consumes_one(capacity: str) -> None:
+    objects = render(capacity=capacity)
+    assert not {"PodTemplate", "ProvisioningRequest"} & {obj["kind"] for obj in objects}
+    assert "annotations" not in model_pod(objects)["metadata"]
+
+
+def test_teardown_deletes_the_jobset_before_the_request_before_its_template() -> None:
+    from saxml_gke.manifests import object_refs
+
+    refs = object_refs(build_spec({**TUTORIAL_CONF, "capacity": QUEUED}, now=NOW))
+    kinds = [kind for _, kind, _, _ in refs]
+    assert kinds.index("JobSet") < kinds.index("ProvisioningRequest") < kinds.index("PodTemplate")
+    assert ("autoscaling.x-k8s.io/v1", "ProvisioningRequest", "sax-model-server-request",
+            "default") in refs  # fmt: skip
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_queued_names_stay_strings_when_validation_is_bypassed(value: str) -> None:
+    spec = build_spec({**TUTORIAL_CONF, "capacity": QUEUED}, now=NOW)
+    hostile = dataclasses.replace(
+        spec,
+        saxml=dataclasses.replace(spec.saxml, model_pod_template=value, provisioning_request=value),
+    )
+    objects = render_objects(hostile)
+    assert shape(objects) == shape(render_objects(spec))
+    assert value in _strings(objects)

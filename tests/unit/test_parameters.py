@@ -155,3 +155,19 @@ def test_invisible_holds_every_control_format_separator_and_surrogate_character(
         and not invisible.fullmatch(chr(code))
     ]
     assert missing == []
+
+
+def test_capacity_offers_both_flex_start_modes_and_says_what_each_is() -> None:
+    from saxml_gke.parameters import Capacity
+
+    schema = PARAMETERS["capacity"]
+    assert schema["enum"] == ["on-demand", "spot", "reservation", "flex-start", "flex-start-queued"]
+    assert schema["enum"] == [capacity.value for capacity in Capacity]
+    assert "queued provisioning" not in schema["description"].split("flex-start-queued")[0]
+    assert "flex-start VMs" in schema["description"]
+    assert "ProvisioningRequest" in schema["description"]
+    spec = build_spec({**WHERE, "capacity": "flex-start-queued"}, now=NOW)
+    assert spec.tpu.provisioning is Capacity.FLEX_START_QUEUED
+    assert [(c.flex_start, c.queued) for c in Capacity] == [
+        (False, False), (False, False), (False, False), (True, False), (True, True)
+    ]  # fmt: skip

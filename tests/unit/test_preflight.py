@@ -169,6 +169,7 @@ def test_a_channel_gke_does_not_offer_is_a_problem():
         ("v5e", "on-demand", ("TPU_LITE_PODSLICE_V5",)),
         ("v5e", "spot", ("PREEMPTIBLE_TPU_LITE_PODSLICE_V5",)),
         ("v5e", "flex-start", ("PREEMPTIBLE_TPU_LITE_PODSLICE_V5", "TPU_LITE_PODSLICE_V5")),
+        ("v5e", "flex-start-queued", ("PREEMPTIBLE_TPU_LITE_PODSLICE_V5", "TPU_LITE_PODSLICE_V5")),
         ("v5e", "reservation", ()),
         ("v4", "on-demand", ("TPU_PODSLICE_V4",)),
         ("v4", "spot", ("PREEMPTIBLE_TPU_PODSLICE_V4",)),
@@ -186,9 +187,9 @@ def test_a_quota_that_covers_one_slice_of_two_says_so_and_what_would_work():
         "64 v5e chips in us-west4 for 2 on-demand slice(s) of 32: TPU_LITE_PODSLICE_V5 has 32 of "
         "32 free (0 in use): room for 1 of 2 slice(s). try capacity=spot "
         "(PREEMPTIBLE_TPU_LITE_PODSLICE_V5 has 1536 of 1536 free (0 in use)); or "
-        "capacity=flex-start (PREEMPTIBLE_TPU_LITE_PODSLICE_V5 has 1536 of 1536 free (0 in use)); "
-        "or tpu_slices=1; or a quota increase for TPU_LITE_PODSLICE_V5 in us-west4: "
-        "https://console.cloud.google.com/iam-admin/quotas?project=my-project"
+        "capacity=flex-start or flex-start-queued (PREEMPTIBLE_TPU_LITE_PODSLICE_V5 has 1536 of "
+        "1536 free (0 in use)); or tpu_slices=1; or a quota increase for TPU_LITE_PODSLICE_V5 in "
+        "us-west4: https://console.cloud.google.com/iam-admin/quotas?project=my-project"
     ]
 
 
@@ -210,12 +211,59 @@ def test_spot_spends_the_preemptible_quota():
     assert "capacity=on-demand (TPU_LITE_PODSLICE_V5 has 512 of 512 free" in found
 
 
-def test_flex_start_falls_back_to_the_on_demand_quota():
+@pytest.mark.parametrize("capacity", ["flex-start", "flex-start-queued"])
+def test_flex_start_falls_back_to_the_on_demand_quota(capacity: str):
+    flex = spec(capacity=capacity, release_channel="RAPID")  # GKE 1.33: flex-start TPUs
     short = region(PREEMPTIBLE_TPU_LITE_PODSLICE_V5=0.0)
-    assert problems(spec(capacity="flex-start"), facts(region=short)) == []
+    assert problems(flex, facts(region=short)) == []
     both = region(PREEMPTIBLE_TPU_LITE_PODSLICE_V5=0.0, TPU_LITE_PODSLICE_V5=0.0)
-    [found] = problems(spec(capacity="flex-start"), facts(region=both))
+    [found] = problems(flex, facts(region=both))
     assert "PREEMPTIBLE_TPU_LITE_PODSLICE_V5 has 0 of 0 free" in found
+    assert "capacity=spot (" not in found  # the preemptible quota is short for it too
+    assert "flex-start-queued (" not in found  # the same quotas: no way out
+
+
+@pytest.mark.parametrize("capacity", ["flex-start", "flex-start-queued"])
+def test_flex_start_tpus_need_gke_1_33_0_gke_1712000(capacity: str):
+    """GKE's "About flex-start" (cloud.google.com/kubernetes-engine/docs/concepts/dws)."""
+    assert problems(spec(capacity=capacity), facts()) == [
+        f"capacity={capacity} with GKE latest on the REGULAR channel (1.32.6-gke.1096000): "
+        "flex-start TPUs need GKE 1.33.0-gke.1712000 or later. set release_channel to RAPID "
+        "(1.33.2-gke.1240000); or use capacity=on-demand, spot or reservation"
+    ]
+    report = preflight.preflight(spec(capacity=capacity, release_channel="RAPID"), facts())
+    assert report.problems == []
+    assert "GKE 1.33.2-gke.1240000 runs flex-start TPUs (1.33.0-gke.1712000 on)" in report.checked
+    [older] = problems(spec(capacity=capacity, release_channel="RAPID", cluster_version="1.32"),
+                       facts())  # fmt: skip
+    assert older.startswith(
+        f"capacity={capacity} with GKE 1.32 on the RAPID channel (1.32.6-gke.1096000): "
+    )
+    assert "set cluster_version to latest (1.33.2-gke.1240000)" in older
+    [pinned] = problems(spec(capacity=capacity, cluster_version="1.31"), facts())
+    assert "set release_channel to RAPID (1.33.2-gke.1240000) and cluster_version to latest" in (
+        pinned
+    )
+
+
+def test_flex_start_tpus_on_an_existing_cluster_need_it_on_that_version():
+    flex = spec(capacity="flex-start-queued")
+    old = facts(cluster_pools=frozenset({"default-pool"}), cluster_version="1.32.6-gke.1096000")
+    assert problems(flex, old) == [
+        "capacity=flex-start-queued with cluster saxml on GKE 1.32.6-gke.1096000: flex-start "
+        "TPUs need GKE 1.33.0-gke.1712000 or later. upgrade the cluster to 1.33.0-gke.1712000 "
+        "or later; or use capacity=on-demand, spot or reservation"
+    ]
+    new = facts(cluster_pools=frozenset({"default-pool"}), cluster_version="1.33.0-gke.1712000")
+    assert problems(flex, new) == []
+
+
+def test_the_gke_version_is_checked_only_for_flex_start_and_only_when_known():
+    assert problems(spec(capacity="spot"), facts()) == []  # REGULAR's 1.32 runs spot TPUs
+    flex = spec(capacity="flex-start")
+    assert problems(flex, facts(versions=None)) == []  # not read: a problem of its own
+    [unoffered] = problems(flex, facts(versions={"channels": []}))
+    assert unoffered.startswith("GKE release channel REGULAR")  # only the channel's problem
 
 
 def test_a_generation_without_a_regional_metric_is_not_checked_and_says_so():
@@ -304,7 +352,7 @@ def test_a_missing_reservation_lists_the_zones_reservations():
     assert problems(spec(**RESERVED), the_facts) == [
         "reservation tpus in us-west4-a: it does not exist (the zone's reservations: other: 6 of "
         "8 ct5lp-hightpu-4t VMs free). set reservation to one of the zone's, or use "
-        "capacity=on-demand, spot or flex-start"
+        "capacity=on-demand, spot, flex-start or flex-start-queued"
     ]
     assert "(the zone's reservations: none)" in problems(spec(**RESERVED), facts())[0]
 
@@ -323,7 +371,7 @@ def test_a_reservation_too_small_for_every_slice_says_how_many_fit():
     assert problems(spec(**RESERVED), small) == [
         "16 ct5lp-hightpu-4t nodes of reservation tpus in us-west4-a for 2 slice(s) of 8: tpus: "
         "10 of 12 ct5lp-hightpu-4t VMs free: room for 1 of 2 slice(s). try a larger reservation; "
-        "or tpu_slices=1; or capacity=on-demand, spot or flex-start"
+        "or tpu_slices=1; or capacity=on-demand, spot, flex-start or flex-start-queued"
     ]
     rerun = facts(
         cluster_pools=frozenset({"tpu1"}), reservations={"tpus": reservation("tpus", 16, 8)}

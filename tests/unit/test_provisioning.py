@@ -5,7 +5,14 @@ from typing import Any
 
 import pytest
 
-from saxml_gke.provisioning import MAX_BACKOFF_SECONDS, CapacityRequest, created, next_moves
+from saxml_gke.probes import Look
+from saxml_gke.provisioning import (
+    MAX_BACKOFF_SECONDS,
+    CapacityRequest,
+    created,
+    next_moves,
+    provisioning_request_look,
+)
 
 STOCKOUT = "Insufficient capacity for ct5lp-hightpu-4t in zone us-west4-a: GCE_STOCKOUT"
 NOW = 1_000_000.0
@@ -112,3 +119,121 @@ def test_other_errors_fail_at_once_without_capacity_advice(status: str) -> None:
 def test_created_counts_the_tries_of_each_pool() -> None:
     state = created(created(created({}, "tpu-0"), "tpu-1"), "tpu-0")
     assert state["tries"] == {"tpu-0": 2, "tpu-1": 1}
+
+
+def test_the_capacity_request_comes_from_the_spec() -> None:
+    from datetime import UTC, datetime
+
+    from saxml_gke.spec import build_spec
+
+    conf = {"project_id": "my-project", "zone": "us-west4-a", "capacity": "flex-start-queued",
+            "capacity_wait_minutes": 30, "poll_seconds": 5}  # fmt: skip
+    spec = build_spec(conf, now=datetime(2026, 11, 24, tzinfo=UTC))
+    assert CapacityRequest.of(spec) == CapacityRequest(
+        zone="us-west4-a", machine_type="ct5lp-hightpu-4t", capacity="flex-start-queued",
+        chips=64, wait_seconds=1800, first_backoff_seconds=5,
+    )  # fmt: skip
+
+
+# --- flex-start-queued: what the ProvisioningRequest says while the pods wait ----------------
+
+QUEUED = CapacityRequest(
+    zone="us-west4-a", machine_type="ct5lp-hightpu-4t", capacity="flex-start-queued", chips=64
+)
+WHERE = ("sax-model-server-request", "saxml")
+PODS_LOOK = Look(progress="2/10 pods Ready (10 exist), 8 waiting for their flex-start nodes")
+
+
+def server(name: str, *, waiting: bool) -> dict[str, Any]:
+    """A model-server pod: unschedulable while it waits for its node, else scheduled."""
+    reason = {"reason": "Unschedulable"} if waiting else {}
+    condition = {"type": "PodScheduled", "status": str(not waiting), **reason}
+    return {"metadata": {"name": name}, "status": {"conditions": [condition]}}
+
+
+WAITING = [server("sax-0", waiting=True), server("sax-1", waiting=True)]
+SCHEDULED = [server("sax-0", waiting=False), server("sax-1", waiting=False)]
+
+
+def request(*conditions: tuple[str, str, str, str]) -> dict[str, Any]:
+    """A ProvisioningRequest with (type, status, reason, message) conditions."""
+    return {
+        "metadata": {"name": WHERE[0]},
+        "status": {
+            "conditions": [
+                {"type": kind, "status": status, "reason": reason, "message": message}
+                for kind, status, reason, message in conditions
+            ]
+        },
+    }
+
+
+ACCEPTED = ("Accepted", "True", "SuccessfullyQueued", "queued")
+QUEUED_FOR_CAPACITY = ("Provisioned", "False", "WaitingForCapacity", "no capacity yet")
+
+
+@pytest.mark.parametrize(
+    ("found", "said"),
+    [
+        (request(), "no conditions yet"),
+        (request(ACCEPTED), "Accepted=True (SuccessfullyQueued: queued)"),
+        (request(ACCEPTED, QUEUED_FOR_CAPACITY),
+         "Provisioned=False (WaitingForCapacity: no capacity yet)"),
+        (request(ACCEPTED, ("Provisioned", "True", "", "")), "Provisioned=True"),
+    ],
+)  # fmt: skip
+def test_pods_waiting_for_queued_nodes_say_what_the_request_says(found, said) -> None:
+    look = provisioning_request_look(PODS_LOOK, WAITING, found, WHERE, QUEUED)
+    assert look.failure is None and not look.done
+    assert look.progress == f"{PODS_LOOK.progress}; ProvisioningRequest {WHERE[0]}: {said}"
+
+
+@pytest.mark.parametrize(
+    ("condition", "meaning"),
+    [
+        (("Failed", "True", "CapacityIsNotFound", "no TPUs in the zone"),
+         "GKE cannot provision the nodes"),
+        (("BookingExpired", "True", "BookingExpired", "capacity booking expired"),
+         "did not take them in time"),
+        (("CapacityRevoked", "True", "MaxRunDurationReached", "run duration reached"),
+         "GKE took the nodes back"),
+    ],
+)  # fmt: skip
+def test_a_request_that_brings_no_nodes_fails_at_once_with_advice(condition, meaning) -> None:
+    found = request(ACCEPTED, ("Provisioned", "False", "", ""), condition)
+    look = provisioning_request_look(PODS_LOOK, WAITING, found, WHERE, QUEUED)
+    kind, _, reason, message = condition
+    assert look.failure is not None and look.progress == PODS_LOOK.progress
+    assert look.failure.startswith(
+        f"ProvisioningRequest sax-model-server-request: {kind}=True ({reason}: {message}): "
+    )
+    assert meaning in look.failure
+    advice = (
+        "The slices ask for 64 TPU chips. No capacity for ct5lp-hightpu-4t in us-west4-a "
+        "(flex-start-queued). Try: capacity=spot"
+    )
+    assert advice in look.failure
+    assert "capacity=flex-start (each slice" in look.failure
+    assert "kubectl delete provisioningrequest sax-model-server-request -n saxml" in look.failure
+
+
+def test_a_booking_that_expired_after_the_pods_took_their_nodes_is_no_failure() -> None:
+    """GKE holds booked nodes only until the pods land; afterwards the expiry is routine."""
+    found = request(ACCEPTED, ("Provisioned", "True", "", ""), ("BookingExpired", "True", "", ""))
+    loading = Look(progress="2/10 pods Ready (10 exist)")
+    assert provisioning_request_look(loading, SCHEDULED, found, WHERE, QUEUED) == loading
+    revoked = request(ACCEPTED, ("CapacityRevoked", "True", "", ""))
+    assert provisioning_request_look(loading, SCHEDULED, revoked, WHERE, QUEUED).failure
+
+
+def test_a_false_end_condition_is_no_failure() -> None:
+    found = request(ACCEPTED, ("Failed", "False", "", ""), ("CapacityRevoked", "False", "", ""))
+    assert provisioning_request_look(PODS_LOOK, WAITING, found, WHERE, QUEUED).failure is None
+
+
+def test_a_missing_request_fails_the_wait_saying_nothing_asks_for_the_nodes() -> None:
+    look = provisioning_request_look(PODS_LOOK, WAITING, None, WHERE, QUEUED)
+    assert look.failure == (
+        "ProvisioningRequest sax-model-server-request does not exist in namespace saxml: nothing "
+        "asks GKE for the model servers' nodes. Run the deployment again to create it."
+    )

@@ -178,6 +178,35 @@ def test_flex_start_and_the_capacity_wait_reach_the_spec() -> None:
     assert DeploymentSpec.from_dict(old).waits.capacity_wait == 0  # specs of earlier versions
 
 
+def test_flex_start_queued_names_its_request_and_every_pool_is_queued() -> None:
+    spec = build(capacity="flex-start-queued")
+    assert spec.tpu.provisioning.flex_start and spec.tpu.provisioning.queued
+    assert [(pool.flex_start, pool.queued) for pool in spec.tpu.node_pools] == [(True, True)] * 2
+    assert (spec.saxml.model_pod_template, spec.saxml.provisioning_request) == (
+        "sax-model-server-template",
+        "sax-model-server-request",
+    )
+    flex = build(capacity="flex-start")
+    assert flex.tpu.provisioning.flex_start and not flex.tpu.provisioning.queued
+    assert [pool.queued for pool in flex.tpu.node_pools] == [False, False]
+    assert (flex.saxml.model_pod_template, flex.saxml.provisioning_request) == ("", "")
+    old = spec.to_dict()  # as a version before flex-start-queued stored it
+    for pool in old["tpu"]["node_pools"]:
+        del pool["queued"]
+    del old["saxml"]["model_pod_template"], old["saxml"]["provisioning_request"]
+    old["tpu"]["capacity"] = "flex-start"
+    loaded = DeploymentSpec.from_dict(old)
+    assert not loaded.tpu.node_pools[0].queued and loaded.saxml.provisioning_request == ""
+
+
+@pytest.mark.parametrize(
+    ("ttl_hours", "seconds"), [(1, 3600), (24, 86400), (168, 604800), (8760, 604800), (0, 604800)]
+)
+def test_flex_start_nodes_run_until_the_ttl_at_most_seven_days(ttl_hours: int, seconds: int):
+    """GKE's maximum (and default, with no TTL) run duration of flex-start VMs is 7 days."""
+    assert build(capacity="flex-start-queued", ttl_hours=ttl_hours).max_run_seconds == seconds
+
+
 def test_explicit_replicas_and_bucket_are_kept() -> None:
     spec = build(model_replicas=1, bucket="my.bucket_name-1")
     assert spec.saxml.model_replicas == 1

@@ -272,6 +272,7 @@ ARGUMENTS: dict[str, dict[str, Any]] = {
         "label_selector": "app.kubernetes.io/managed-by=saxml-gke",
         "expected": 4,
         "queued": True,
+        "provisioning_request": {"name": "sax-model-server-request", "capacity": SPOT},
     },
     "ModelLoadedTrigger": {
         "cluster": CLUSTER,
@@ -337,6 +338,13 @@ class FakeKube:
 
     async def get(self, path: str) -> dict[str, Any] | None:
         self.calls.append(("get", path))
+        return self.objects.get(path)
+
+    async def get_custom_object(
+        self, *, group: str, version: str, plural: str, namespace: str, name: str
+    ) -> dict[str, Any] | None:
+        path = f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}"
+        self.calls.append(("get_custom_object", path))
         return self.objects.get(path)
 
     async def list_items(self, path: str, label_selector: str = "") -> list[dict[str, Any]]:
@@ -507,6 +515,92 @@ def test_pods_unschedulable_streak_across_the_loop_fails_with_the_scheduler_even
     pod_lists = [call for call in kube.calls if call == ("list", PODS, SELECTOR)]
     assert len(pod_lists) == UNSCHEDULABLE_LOOKS
     assert kube.closed
+
+
+# PodsReadyTrigger with flex-start-queued: the ProvisioningRequest the nodes come from
+
+REQUEST = "/apis/autoscaling.x-k8s.io/v1/namespaces/saxml/provisioningrequests/sax-request"
+QUEUED = {"zone": "us-west4-a", "machine_type": "ct5lp-hightpu-4t",
+          "capacity": "flex-start-queued", "chips": 64}  # fmt: skip
+
+
+def queued_trigger(expected: int) -> PodsReadyTrigger:
+    return PodsReadyTrigger(
+        cluster=CLUSTER,
+        namespace="saxml",
+        label_selector=SELECTOR,
+        expected=expected,
+        queued=True,
+        provisioning_request={"name": "sax-request", "capacity": QUEUED},
+        waiting=waiting(f"{expected} Saxml pods Ready"),
+    )
+
+
+def provisioning_request(*conditions: tuple[str, str, str]) -> dict[str, Any]:
+    """A ProvisioningRequest with (type, status, reason) conditions, the reason as message."""
+    found = [{"type": t, "status": s, "reason": r, "message": r.lower()} for t, s, r in conditions]
+    return {"metadata": {"name": "sax-request"}, "status": {"conditions": found}}
+
+
+def test_pods_waiting_for_queued_nodes_log_what_their_request_says() -> None:
+    kube = FakeKube(
+        lists={PODS: [pod("sax-admin", ready=True), pod("sax-server-0", unschedulable=True)]},
+        objects={REQUEST: provisioning_request(("Accepted", "True", "SuccessfullyQueued"),
+                                               ("Provisioned", "False", "WaitingForCapacity"))},
+    )  # fmt: skip
+    result = look(with_fake(queued_trigger(2), kube), {"unschedulable_looks": 0})
+    assert (result.done, result.failure) == (False, None)
+    assert result.progress == (
+        "1/2 pods Ready (2 exist), 1 waiting for their flex-start nodes; ProvisioningRequest "
+        "sax-request: Provisioned=False (WaitingForCapacity: waitingforcapacity)"
+    )
+    assert kube.calls == [("list", PODS, SELECTOR), ("get_custom_object", REQUEST)]
+
+
+@pytest.mark.parametrize("condition", ["Failed", "BookingExpired", "CapacityRevoked"])
+def test_a_request_that_brings_no_nodes_fails_the_wait_at_once(condition: str) -> None:
+    kube = FakeKube(
+        lists={PODS: [pod("sax-admin", ready=True), pod("sax-server-0", unschedulable=True)]},
+        objects={REQUEST: provisioning_request(("Accepted", "True", "SuccessfullyQueued"),
+                                               (condition, "True", "Reason"))},
+    )  # fmt: skip
+    event = the_only(run(with_fake(queued_trigger(2), kube)), TaskFailedEvent)
+    failure = event.payload["failure"]
+    assert failure.startswith(
+        f"2 Saxml pods Ready: ProvisioningRequest sax-request: {condition}=True (Reason: reason): "
+    )
+    assert "No capacity for ct5lp-hightpu-4t in us-west4-a (flex-start-queued)" in failure
+    assert kube.kinds() == ["list", "get_custom_object"]  # the first look, no pod diagnostics
+    assert kube.closed
+
+
+def test_ready_pods_end_the_wait_without_reading_the_request() -> None:
+    kube = FakeKube(lists={PODS: [pod("sax-admin", ready=True), pod("sax-server-0", ready=True)]})
+    assert look(with_fake(queued_trigger(2), kube)).done
+    assert kube.kinds() == ["list"]
+
+
+def test_the_queued_wait_runs_until_the_request_brings_the_nodes() -> None:
+    waiting_pods = [pod("sax-admin", ready=True), pod("sax-server-0", unschedulable=True)]
+    kube = FakeKube(
+        lists={PODS: waiting_pods},
+        objects={REQUEST: provisioning_request(("Accepted", "True", "SuccessfullyQueued"))},
+    )
+    trigger = with_fake(queued_trigger(2), kube)
+    looks = 0
+
+    async def pods_come_up(path: str, label_selector: str = "") -> list[dict[str, Any]]:
+        nonlocal looks
+        looks += 1
+        kube.calls.append(("list", path, label_selector))
+        if looks > UNSCHEDULABLE_LOOKS + 2:  # longer than an unqueued wait would last
+            return [pod("sax-admin", ready=True), pod("sax-server-0", ready=True)]
+        return waiting_pods
+
+    kube.list_items = pods_come_up  # type: ignore[method-assign]
+    event = the_only(run(trigger), TaskSuccessEvent)
+    assert event.payload["result"]["pods"] == ["sax-admin", "sax-server-0"]
+    assert kube.kinds().count("get_custom_object") == UNSCHEDULABLE_LOOKS + 2
 
 
 # ModelLoadedTrigger
@@ -865,3 +959,31 @@ def test_in_the_triggerer_the_result_is_pushed_as_the_tasks_xcom(monkeypatch) ->
                                              "map_index": 3})  # fmt: skip
     assert value == event.payload["result"]
     assert value["pods"] == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("capacity", "queued", "name"),
+    [("on-demand", False, None), ("flex-start", True, None),
+     ("flex-start-queued", True, "sax-model-server-request")],
+)  # fmt: skip
+def test_the_pods_wait_waits_for_flex_start_nodes_and_reads_the_queued_request(
+    capacity: str, queued: bool, name: str | None
+) -> None:
+    from datetime import UTC, datetime
+
+    from saxml_gke.sensors.saxml import PodsReadySensor
+    from saxml_gke.spec import build_spec
+
+    conf = {"project_id": "my-project", "zone": "us-west4-a", "capacity": capacity,
+            "pods_timeout_minutes": 20, "capacity_wait_minutes": 60}  # fmt: skip
+    spec = build_spec(conf, now=datetime(2026, 11, 24, tzinfo=UTC))
+    sensor = PodsReadySensor(task_id="wait_for_pods", spec=spec.to_dict(), cluster=CLUSTER)
+    assert sensor.timeout_seconds() == (80 if queued else 20) * 60
+    trigger = sensor.trigger()
+    assert trigger.queued is queued
+    wanted = trigger.provisioning_request
+    assert (wanted or {}).get("name") == name
+    if name:
+        assert wanted["capacity"]["capacity"] == "flex-start-queued"
+        assert wanted["capacity"]["chips"] == 64
+    assert "container.thirdPartyObjects.get" in PodsReadySensor.required_permissions

@@ -1,7 +1,8 @@
 """TPU chip-seconds: what a TPU node pool costs while its nodes exist, whether or not Pods run.
 
 Chip-seconds are counted in modelled time (wall time divided by the time scale), so a rehearsal
-at any time scale reports what the same run would bill on Google Cloud.
+at any time scale reports what the same run would bill on Google Cloud. A queued pool's nodes
+may come and go several times (one booking after another): each run counts.
 """
 
 from dataclasses import asdict, dataclass
@@ -19,14 +20,15 @@ class ChipUsage:
     node_pool: str
     machine_type: str
     chips: int
-    nodes_up: float | None = None  # wall instant the pool's nodes came up
-    nodes_down: float | None = None  # wall instant they were deleted
+    nodes_up: float | None = None  # wall instant the pool's nodes last came up
+    nodes_down: float | None = None  # wall instant they were last deleted
+    earlier_seconds: float = 0.0  # wall seconds of the runs before the last
 
     def chip_seconds(self, now: float, time_scale: float) -> float:
         if self.nodes_up is None:
             return 0.0
         end = now if self.nodes_down is None else self.nodes_down
-        return self.chips * (end - self.nodes_up) / time_scale
+        return self.chips * (self.earlier_seconds + end - self.nodes_up) / time_scale
 
 
 class ChipLedger:
@@ -39,8 +41,13 @@ class ChipLedger:
         self._entries[usage.uid] = usage
 
     def nodes_up(self, uid: str, now: float) -> None:
-        if uid in self._entries:
-            self._entries[uid].nodes_up = now
+        usage = self._entries.get(uid)
+        if usage is None:
+            return
+        if usage.nodes_up is not None and usage.nodes_down is not None:
+            usage.earlier_seconds += usage.nodes_down - usage.nodes_up
+            usage.nodes_down = None
+        usage.nodes_up = now
 
     def nodes_down(self, uid: str, now: float) -> None:
         usage = self._entries.get(uid)

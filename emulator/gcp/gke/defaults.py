@@ -7,7 +7,7 @@ from google.cloud import container_v1
 
 from emulator.core.clock import rfc3339
 from emulator.core.errors import invalid_argument
-from emulator.gcp.gke import catalog, names, versions
+from emulator.gcp.gke import catalog, names, queued, versions
 from emulator.gcp.gke.validation import Mode, PoolShape
 
 DEFAULT_POOL_NAME = "default-pool"
@@ -109,6 +109,8 @@ def fill_node_pool(
     )
     pool.max_pods_constraint.max_pods_per_node = max_pods
     pool.pod_ipv4_cidr_size = pod_cidr_size(max_pods)
+    if queued.is_queued(pool):
+        queued.add_taint(pool)
     if not container_v1.NodePool.pb(pool).HasField("management"):
         pool.management = container_v1.NodeManagement(auto_upgrade=True, auto_repair=True)
     pool.self_link = names.node_pool_link(project_id, cluster.location, cluster.name, pool.name)

@@ -2,27 +2,25 @@
 
 Each unfinished operation has one asyncio task that sleeps until the operation's RUNNING and DONE
 instants and then applies what the operation does. The instants live in the operation, so after
-a restart `start()` picks every unfinished operation up where its timeline says it is.
+a restart `start()` picks every unfinished operation up where its timeline says it is. Nodes
+come and go through `slices.Slices`, which also runs the requests that wait for room.
 """
 
 import asyncio
 import logging
-from datetime import datetime
 from typing import Any
 
-from emulator.core.clock import rfc3339
 from emulator.core.world import World
-from emulator.gcp.gke import flex_start, usage, versions
-from emulator.gcp.gke.capacity import stockout_message
+from emulator.gcp.gke import flex_start, queued, usage, versions
 from emulator.gcp.gke.certificates import ClusterAuthority
 from emulator.gcp.gke.endpoint import ClusterEndpoint, ControlPlane, ControlPlaneFactory
-from emulator.gcp.gke.nodes import node_names
 from emulator.gcp.gke.operations import (
     PENDING_SECONDS,
     Operation,
     OperationStatus,
     OperationType,
 )
+from emulator.gcp.gke.slices import Slices
 from emulator.gcp.gke.state import (
     ClusterRecord,
     ClusterStatus,
@@ -53,6 +51,7 @@ class Provisioner:
         self._closing: set[asyncio.Task[None]] = set()  # endpoints of a world being replaced
         # Control-plane state waiting for its endpoint to start (after a load or during a restart).
         self._saved_control_planes: dict[str, dict[str, Any]] = {}
+        self.slices = Slices(world, state, self._sync_nodes)
 
     def begin(
         self, kind: OperationType, cluster: ClusterRecord, node_pool: str, modelled_seconds: float
@@ -100,10 +99,7 @@ class Provisioner:
                 await self._serve(record, record.authority, record.port)
         for operation in self._state.operations.unfinished():
             self._drive(operation)
-        for record in self._state.clusters.values():
-            for pool in record.pools.values():
-                if flex_start.is_flex_start(pool.pool) and pool.pool.status == PoolStatus.RUNNING:
-                    self._queue(record, pool)
+        self.slices.resume()
 
     async def stop(self) -> None:
         """Stop everything that runs; what it would have done stays in the state to resume."""
@@ -111,6 +107,7 @@ class Provisioner:
         for driver in drivers:
             driver.cancel()
         await asyncio.gather(*drivers, return_exceptions=True)
+        await self.slices.stop()
         for path, endpoint in self._endpoints.items():
             self._saved_control_planes[path] = endpoint.control_plane.dump()
             await endpoint.stop()
@@ -122,6 +119,7 @@ class Provisioner:
         for driver in self._drivers.values():
             driver.cancel()
         self._drivers.clear()
+        self.slices.forget()
         for endpoint in self._endpoints.values():
             closing = asyncio.get_running_loop().create_task(endpoint.stop())
             self._closing.add(closing)
@@ -133,13 +131,11 @@ class Provisioner:
         self._drivers[operation.name] = driver
         driver.add_done_callback(lambda _: self._drivers.pop(operation.name, None))
 
-    async def _sleep_until(self, instant: float) -> None:
-        await asyncio.sleep(max(0.0, instant - self._world.clock.now()))
-
     async def _run(self, operation: Operation) -> None:
-        await self._sleep_until(operation.running_at)
+        clock = self._world.clock
+        await clock.sleep_until(operation.running_at)
         operation.status = OperationStatus.RUNNING
-        await self._sleep_until(operation.done_at)
+        await clock.sleep_until(operation.done_at)
         try:
             await self._complete(operation)
         except Exception as error:  # an emulator fault must still end the operation visibly
@@ -172,6 +168,7 @@ class Provisioner:
         return ""
 
     async def _delete_cluster(self, cluster: ClusterRecord, _: str, now: float) -> str:
+        self.slices.forget_cluster(cluster)
         for pool in cluster.pools.values():
             self._state.ledger.nodes_down(pool.uid, now)
         endpoint = self._endpoints.pop(cluster.path, None)
@@ -186,46 +183,18 @@ class Provisioner:
         return failure
 
     def _start_pool(self, cluster: ClusterRecord, pool: NodePoolRecord, now: float) -> str:
-        """Bring a new pool's nodes up, or queue a flex-start pool's request (it is RUNNING
-        without nodes meanwhile); why it failed, or ""."""
+        """Bring a new pool's nodes up, or leave a flex-start pool RUNNING without nodes: its
+        own request waits for room, or a queued pool waits for ProvisioningRequests. Why it
+        failed, or ""."""
         if flex_start.is_flex_start(pool.pool):
             pool.set_status(PoolStatus.RUNNING)
-            self._queue(cluster, pool)
+            if not queued.is_queued(pool.pool):
+                self.slices.flex_start(cluster, pool)
             return ""
         return self._bring_up(cluster, pool, now)
 
-    def _queue(self, cluster: ClusterRecord, pool: NodePoolRecord) -> None:
-        key = f"flex-start:{cluster.path}/{pool.pool.name}"
-        driver = asyncio.get_running_loop().create_task(self._flex_start(cluster, pool))
-        self._drivers[key] = driver
-        driver.add_done_callback(lambda _: self._drivers.pop(key, None))
-
-    async def _flex_start(self, cluster: ClusterRecord, pool: NodePoolRecord) -> None:
-        """A flex-start pool's request: wait for room, bring the whole slice up at once, and
-        remove its nodes when their run ends (see `flex_start`). Picks up where the pool's
-        state says it is, so it resumes after a restart."""
-        clock = self._world.clock
-
-        def current() -> bool:
-            return cluster.pools.get(pool.pool.name) is pool
-
-        while current() and not pool.nodes_created:
-            now = clock.now()
-            if not self._lacking_room(cluster, pool, now):
-                self._nodes_up(cluster, pool, now)
-                self._sync_nodes(cluster)
-                break
-            await clock.sleep(flex_start.RETRY_SECONDS)
-        if not (current() and pool.node_names):
-            return
-        started = datetime.fromisoformat(pool.nodes_created).timestamp()
-        await self._sleep_until(started + clock.scaled(flex_start.run_seconds(pool.pool)))
-        if current():
-            self._state.ledger.nodes_down(pool.uid, clock.now())
-            pool.node_names = []
-            self._sync_nodes(cluster)
-
     async def _delete_node_pool(self, cluster: ClusterRecord, node_pool: str, now: float) -> str:
+        self.slices.pool_deleted(cluster, node_pool)
         self._state.ledger.nodes_down(cluster.pools.pop(node_pool).uid, now)
         self._sync_nodes(cluster)
         return ""
@@ -252,29 +221,12 @@ class Provisioner:
         if reservation_failure:
             pool.set_status(PoolStatus.ERROR, reservation_failure)
             return reservation_failure
-        message = self._lacking_room(cluster, pool, now)
+        message = self.slices.lacking_room(cluster, [pool], now)
         if message:
             pool.set_status(PoolStatus.ERROR, message)
             return message
-        self._nodes_up(cluster, pool, now)
+        self.slices.nodes_up(cluster, pool, now)
         return ""
-
-    def _lacking_room(self, cluster: ClusterRecord, pool: NodePoolRecord, now: float) -> str:
-        """The stockout GKE reports when a zone of the pool lacks room for its nodes ("": none);
-        each look uses up one try of a stockout that clears after some."""
-        machine_type = pool.pool.config.machine_type
-        wanted = pool.node_count // len(pool.pool.locations)
-        for zone in pool.pool.locations:
-            in_use = self._state.nodes_in_use(zone, machine_type)
-            if self._state.capacity.lacks_room(zone, machine_type, wanted, in_use, now):
-                return stockout_message(cluster.project, zone, machine_type, pool.node_count)
-        return ""
-
-    def _nodes_up(self, cluster: ClusterRecord, pool: NodePoolRecord, now: float) -> None:
-        pool.node_names = node_names(cluster.name, pool.pool.name, pool.uid, pool.node_count)
-        pool.nodes_created = rfc3339(now)
-        pool.set_status(PoolStatus.RUNNING)
-        self._state.ledger.nodes_up(pool.uid, now)
 
     async def _serve(self, cluster: ClusterRecord, authority: ClusterAuthority, port: int) -> None:
         """Bring the cluster's control plane up behind its endpoint, with its nodes."""

@@ -49,6 +49,8 @@ def _labels(
     }
     if config.spot:
         labels["cloud.google.com/gke-spot"] = "true"
+    if config.flex_start:
+        labels["cloud.google.com/gke-flex-start"] = "true"
     if config.workload_metadata_config.mode == Mode.GKE_METADATA:
         labels["iam.gke.io/gke-metadata-server-enabled"] = "true"
     if machine.tpu is not None:

@@ -16,7 +16,16 @@ from google.cloud import container_v1
 from emulator.core.clock import rfc3339
 from emulator.core.errors import GoogleApiError, already_exists, failed_precondition
 from emulator.core.world import Resource, World
-from emulator.gcp.gke import defaults, flex_start, names, operations, usage, validation, versions
+from emulator.gcp.gke import (
+    defaults,
+    flex_start,
+    names,
+    operations,
+    queued,
+    usage,
+    validation,
+    versions,
+)
 from emulator.gcp.gke.billing import ChipUsage
 from emulator.gcp.gke.endpoint import ControlPlane, ControlPlaneFactory, VersionOnlyControlPlane
 from emulator.gcp.gke.lifecycle import Provisioner
@@ -134,6 +143,12 @@ class GkeService:
         """What serves behind each running cluster endpoint."""
         return self._provisioner.control_planes()
 
+    def queued_capacity(self, location: str, cluster: str) -> queued.QueuedCapacity | None:
+        """What GKE's cluster autoscaler may do with a cluster's queued pools (None: no such
+        cluster)."""
+        record = self.state.clusters.get((self.world.project_id, location, cluster))
+        return None if record is None else queued.QueuedCapacity(record, self._provisioner.slices)
+
     def node_groups(self) -> list[NodeGroup]:
         """The VMs of every node pool, as Compute counts them against quotas and reservations."""
         return usage.node_groups(self.state)
@@ -157,6 +172,7 @@ class GkeService:
         cluster.node_pools = []
         defaults.fill_cluster(cluster, project, location, zones, now)
         for index, (pool, shape) in enumerate(zip(pools, shapes, strict=True)):
+            queued.check(pool, f"cluster.node_pools[{index}]")
             flex_start.check(pool, shape.machine, f"cluster.node_pools[{index}]")
             defaults.fill_node_pool(pool, shape, cluster, project)
         usage.check_quota(self.world, pools)
@@ -239,6 +255,7 @@ class GkeService:
             bool(cluster.workload_identity_config.workload_pool),
             "node_pool",
         )
+        queued.check(pool, "node_pool")
         flex_start.check(pool, shape.machine, "node_pool")
         self.state.operations.admit_node_pool_operation(project, location, cluster_name, pool.name)
         if pool.name in record.pools:

@@ -16,6 +16,7 @@ from emulator.gcp.gke.capacity import Capacity
 from emulator.gcp.gke.certificates import ClusterAuthority
 from emulator.gcp.gke.nodes import describe_nodes
 from emulator.gcp.gke.operations import OperationBook
+from emulator.gcp.gke.queued import Booking
 from emulator.kube.cluster import NodeSpec
 
 ClusterStatus = container_v1.Cluster.Status
@@ -67,6 +68,7 @@ class ClusterRecord:
     pools: dict[str, NodePoolRecord] = field(default_factory=dict)
     authority: ClusterAuthority | None = None
     port: int | None = None
+    bookings: dict[str, Booking] = field(default_factory=dict)  # of queued pools, by name
 
     @property
     def zone(self) -> str:
@@ -91,6 +93,9 @@ class ClusterRecord:
         cluster.current_node_count = sum(len(r.node_names) for r in self.pools.values())
         return cluster
 
+    def booking_of(self, pool: str) -> Booking | None:
+        return next((b for b in self.bookings.values() if pool in b.pools), None)
+
     def nodes(self) -> list[NodeSpec]:
         return [
             node
@@ -105,6 +110,7 @@ class ClusterRecord:
             "pools": [record.dump() for record in self.pools.values()],
             "authority": self.authority.dump() if self.authority else None,
             "port": self.port,
+            "bookings": [booking.dump() for booking in self.bookings.values()],
         }
 
     @classmethod
@@ -116,6 +122,7 @@ class ClusterRecord:
             pools={record.pool.name: record for record in pools},
             authority=ClusterAuthority.load(state["authority"]) if state["authority"] else None,
             port=state["port"],
+            bookings={entry["name"]: Booking.load(entry) for entry in state.get("bookings", [])},
         )
 
 

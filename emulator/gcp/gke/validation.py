@@ -150,12 +150,9 @@ def _check_placement(
     if len(zones) != 1:
         raise _bad(f"{field}.locations", ",".join(zones), "A TPU node pool uses one zone.")
     slice_nodes = _slice_nodes(machine, policy, field)
-    # A flex-start pool starts empty; `flex_start` checks its maximum instead.
-    if (
-        slice_nodes is not None
-        and pool.initial_node_count != slice_nodes
-        and not pool.config.flex_start
-    ):
+    # A flex-start or queued pool starts empty; `flex_start` checks its maximum instead.
+    starts_empty = pool.config.flex_start or pool.queued_provisioning.enabled
+    if slice_nodes is not None and pool.initial_node_count != slice_nodes and not starts_empty:
         raise _bad(
             f"{field}.initial_node_count",
             pool.initial_node_count,

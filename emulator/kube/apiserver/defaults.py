@@ -40,6 +40,7 @@ class Defaulter:
         self.network = network
         self._by_kind = {
             ("", "Pod"): self._pod,
+            ("", "PodTemplate"): self._pod_template,
             ("", "Namespace"): self._namespace,
             ("", "Secret"): self._secret,
             ("", "Service"): self._service,
@@ -109,6 +110,9 @@ class Defaulter:
                     resources["requests"].setdefault(name, value)
         if old is None:
             pod["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
+
+    def _pod_template(self, pod_template: Obj, old: Obj | None) -> None:
+        pod_spec_defaults(pod_template.setdefault("template", {}).setdefault("spec", {}))
 
     def _namespace(self, namespace: Obj, old: Obj | None) -> None:
         name = namespace["metadata"]["name"]

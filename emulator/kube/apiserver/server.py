@@ -29,6 +29,7 @@ from emulator.kube.apiserver.writes import (
 )
 from emulator.kube.errors import KubeApiError, bad_request, invalid, method_not_allowed
 from emulator.kube.faults import api_method
+from emulator.kube.provreq.crd import provisioning_request_crd
 from emulator.kube.resources import ResourceType
 from emulator.kube.version import version_info
 
@@ -127,8 +128,14 @@ class ApiServer:
         ]
 
     def bootstrap(self) -> None:
-        """The objects every cluster starts with (kept when they exist, as after a restore)."""
+        """The objects every cluster starts with (kept when they exist, as after a restore),
+        GKE's ProvisioningRequest CRD among them."""
         store = self.cluster.store
+        crds = store.types.by_kind("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        crd = provisioning_request_crd()
+        if store.find(crds, "", crd["metadata"]["name"]) is None:
+            self.chain.default("CREATE", crds, crd, None)
+            self.chain.committed("CREATE", crds, store.create(crds, crd))
         namespaces = store.types.by_kind("v1", "Namespace")
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             if store.find(namespaces, "", name) is None:

@@ -280,6 +280,9 @@ def semantic_causes(
     causes: list[Cause] = []
     if rtype.kind == "Pod" and rtype.group == "":
         causes += _pod_spec_causes(spec, "spec")
+    if rtype.kind == "PodTemplate" and rtype.group == "":
+        template_spec = (obj.get("template") or {}).get("spec") or {}
+        causes += _pod_spec_causes(template_spec, "template.spec")
     if rtype.kind in _POD_TEMPLATE_KINDS:
         template = spec.get("template") or {}
         causes += _pod_spec_causes(template.get("spec") or {}, "spec.template.spec")

@@ -1,10 +1,12 @@
-"""kube-controller-manager's controllers (and the cloud and JobSet controllers GKE runs)."""
+"""kube-controller-manager's controllers (and the cloud, autoscaler and JobSet controllers GKE
+runs)."""
 
 from emulator.kube.controllers.deployment import DeploymentController
 from emulator.kube.controllers.endpoints import EndpointsController
 from emulator.kube.controllers.job import JobController
 from emulator.kube.controllers.jobset import JobSetController
 from emulator.kube.controllers.nodelifecycle import NodeLifecycleController
+from emulator.kube.controllers.provreq import ProvisioningRequestController
 from emulator.kube.controllers.replicaset import ReplicaSetController
 from emulator.kube.controllers.service_lb import ServiceLoadBalancerController
 
@@ -16,6 +18,7 @@ CONTROLLERS = [
     EndpointsController,
     ServiceLoadBalancerController,
     NodeLifecycleController,
+    ProvisioningRequestController,
 ]
 
 __all__ = [
@@ -25,6 +28,7 @@ __all__ = [
     "JobController",
     "JobSetController",
     "NodeLifecycleController",
+    "ProvisioningRequestController",
     "ReplicaSetController",
     "ServiceLoadBalancerController",
 ]

@@ -2,13 +2,16 @@
 
 NodeUnschedulable, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit and
 InterPodAffinity, with the plugins' own reason strings and status codes (the code decides
-whether preemption could help, which the FailedScheduling message reports).
+whether preemption could help, which the FailedScheduling message reports). On GKE a pod that
+consumes a queued-provisioning request runs only on the nodes provisioned for that request
+(labelled with its booking): NodeAffinity holds that as if it were one more node selector.
 """
 
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
+from emulator.kube.provreq.names import BOOKING_LABEL, consumed_booking
 from emulator.kube.scheduler.affinity import (
     AffinityTerm,
     matches_node_selector_and_affinity,
@@ -47,6 +50,7 @@ class PodFit:
         self.requests = pod_requests(pod)
         self.ports = host_ports(pod)
         self.tolerations: list[Obj] = spec.get("tolerations") or []
+        self.booking = consumed_booking(pod)
         namespaces = snapshot.namespace_labels
         self.affinity = required_terms(pod, "podAffinity", namespaces)
         self.anti_affinity = required_terms(pod, "podAntiAffinity", namespaces)
@@ -103,7 +107,8 @@ class PodFit:
         return None
 
     def _node_affinity(self, info: NodeInfo) -> Rejection | None:
-        if not matches_node_selector_and_affinity(self.pod, info.node):
+        elsewhere = self.booking is not None and info.labels.get(BOOKING_LABEL) != self.booking
+        if elsewhere or not matches_node_selector_and_affinity(self.pod, info.node):
             return Rejection(UNRESOLVABLE, ("node(s) didn't match Pod's node affinity/selector",))
         return None
 

@@ -40,6 +40,13 @@ class AsyncKubeHook:
                 return None
             raise _described(error, f"GET {path}") from error
 
+    async def get_custom_object(
+        self, *, group: str, version: str, plural: str, namespace: str, name: str
+    ) -> dict[str, Any] | None:
+        """A namespaced custom object (a ProvisioningRequest, say), read as CustomObjectsApi's
+        `get_namespaced_custom_object` reads it; None when it, or its kind, does not exist."""
+        return await self.get(f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}")
+
     async def list_items(self, path: str, label_selector: str = "") -> list[dict[str, Any]]:
         """The items of a collection, by label selector: one call however many there are."""
         query = [("labelSelector", label_selector)] if label_selector else []

@@ -5,6 +5,7 @@ its calls, then waits for GKE's state in the triggerer (saxml_gke.triggers.gke),
 task with its result.
 """
 
+from dataclasses import asdict
 from typing import Any
 
 from saxml_gke.adoption import ABSENT, ADOPTED, check_cluster, check_node_pool
@@ -12,6 +13,7 @@ from saxml_gke.bodies import cluster_body, node_pool_body, node_pool_mismatches
 from saxml_gke.errors import DeploymentError, ErrorKind
 from saxml_gke.operators.base import DeploymentOperator, fails_fast
 from saxml_gke.operators.teardown_base import TeardownOperator
+from saxml_gke.provisioning import CapacityRequest
 
 
 class CreateClusterOperator(DeploymentOperator):
@@ -93,14 +95,7 @@ class CreateTpuNodePoolsOperator(DeploymentOperator):
             NodePoolsCreatedTrigger(
                 **where,
                 bodies={pool.name: node_pool_body(spec, pool) for pool in tpu.node_pools},
-                request={
-                    "zone": spec.cluster.zone,
-                    "machine_type": tpu.machine_type,
-                    "capacity": tpu.capacity,
-                    "chips": tpu.chips_per_slice * tpu.slices,
-                    "wait_seconds": spec.waits.capacity_wait,
-                    "first_backoff_seconds": spec.waits.poll_seconds,
-                },
+                request=asdict(CapacityRequest.of(spec)),
                 waiting=self.waiting(
                     f"{len(tpu.node_pools)} TPU node pools",
                     spec.waits.operation_timeout + spec.waits.capacity_wait,

@@ -52,6 +52,7 @@ class PreflightOperator(DeploymentOperator):
             enabled=reads.enabled,
             granted=reads.granted,
             cluster_pools=pools,
+            cluster_version=(cluster or {}).get("currentMasterVersion", ""),
             versions=reads(
                 preflight.VERSIONS,
                 lambda: self.gke.server_config(project_id=project, zone=zone),

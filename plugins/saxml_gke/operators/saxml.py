@@ -11,9 +11,10 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from saxml_gke.adoption import kept_provisioning_request
 from saxml_gke.bodies import SPEC_CONFIG_MAP
 from saxml_gke.errors import DeploymentError, ErrorKind
-from saxml_gke.manifests import object_refs, render_objects
+from saxml_gke.manifests import object_ref, object_refs, render_objects
 from saxml_gke.operators.base import APPLY, KubeOperator, fails_fast, kubernetes_permissions
 from saxml_gke.operators.teardown_base import TeardownOperator
 from saxml_gke.spec import DeploymentSpec
@@ -29,12 +30,16 @@ def _now() -> str:
 
 class DeploySaxmlOperator(KubeOperator):
     """Server-side apply of every Saxml object; `http_address` is `ensure_http_address`'s
-    result (its `ip` is None with http_exposure=none)."""
+    result (its `ip` is None with http_exposure=none). With flex-start-queued, the
+    ProvisioningRequest and its PodTemplate come before the JobSet whose pods consume it; an
+    existing request is kept as GKE booked it (`kept_provisioning_request`)."""
 
-    # The rendered kinds; the JobSet is a custom resource, a third-party object to GKE's IAM.
+    # The rendered kinds; the JobSet and the ProvisioningRequest are custom resources,
+    # third-party objects to GKE's IAM.
     required_permissions = kubernetes_permissions(
-        APPLY, "namespaces", "serviceAccounts", "deployments", "services", "thirdPartyObjects"
-    )
+        APPLY, "namespaces", "serviceAccounts", "deployments", "services", "podTemplates",
+        "thirdPartyObjects",
+    ) | kubernetes_permissions(("get",), "thirdPartyObjects")  # fmt: skip
     template_fields = (*KubeOperator.template_fields, "http_address")
 
     def __init__(self, *, http_address: Any, **kwargs: Any) -> None:
@@ -43,7 +48,15 @@ class DeploySaxmlOperator(KubeOperator):
 
     @fails_fast
     def execute(self, context: Any) -> dict[str, Any]:
-        objects = render_objects(self.deployment, self.http_address["ip"])
+        spec = self.deployment
+        objects = render_objects(spec, self.http_address["ip"])
+        if spec.tpu.provisioning.queued:
+            ref = provisioning_request_ref(spec)
+            existing = self.kube.get(*ref)
+            objects = [
+                kept_provisioning_request(obj, existing) if object_ref(obj) == ref else obj
+                for obj in objects
+            ]
         self.kube.apply(objects)
         names = [f"{obj['kind']}/{obj['metadata']['name']}" for obj in objects]
         self.log.info("Applied %s", ", ".join(names))
@@ -165,6 +178,7 @@ class DeleteSaxmlWorkloadsOperator(TeardownOperator):
         ("get", "delete"),
         "deployments",
         "thirdPartyObjects",
+        "podTemplates",
         "serviceAccounts",
         "namespaces",
         "configMaps",
@@ -190,6 +204,15 @@ Ref = tuple[str, str, str, str | None]
 
 def http_service_ref(spec: DeploymentSpec) -> Ref:
     return ("v1", "Service", spec.saxml.http_service, spec.identity.namespace)
+
+
+def provisioning_request_ref(spec: DeploymentSpec) -> Ref:
+    return (
+        "autoscaling.x-k8s.io/v1",
+        "ProvisioningRequest",
+        spec.saxml.provisioning_request,
+        spec.identity.namespace,
+    )
 
 
 def owns_object(spec: DeploymentSpec, kube: "KubeHook", ref: Ref) -> bool:

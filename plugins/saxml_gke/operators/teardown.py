@@ -103,6 +103,7 @@ class VerifyTeardownOperator(TeardownOperator):
         "services",
         "deployments",
         "thirdPartyObjects",
+        "podTemplates",
         "serviceAccounts",
         "namespaces",
         "configMaps",

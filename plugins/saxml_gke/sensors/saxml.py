@@ -6,6 +6,7 @@ Real sensors: `poke` takes one look (the same look as the trigger's, run once), 
 the default, the triggerer waits and no worker slot is held; the trigger ends the task.
 """
 
+from dataclasses import asdict
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -13,6 +14,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from saxml_gke.manifests import leader_selector
 from saxml_gke.operators.base import DeploymentTask, kubernetes_permissions, look_once
+from saxml_gke.provisioning import CapacityRequest
 from saxml_gke.triggers.base import WaitTrigger
 
 
@@ -71,31 +73,36 @@ class SaxmlSensor(DeploymentTask, BaseSensorOperator):
 class PodsReadySensor(SaxmlSensor):
     """Every pod of the deployment (admin server, model-server JobSet, sax-http) is Ready."""
 
-    # Pods, and for a pod that is stuck, its events and last log lines.
+    # Pods, and for a pod that is stuck, its events and last log lines; with flex-start-queued,
+    # the ProvisioningRequest (a custom resource) its node comes from.
     required_permissions = kubernetes_permissions(("list",), "pods", "events") | {
-        "container.pods.getLogs"
+        "container.pods.getLogs",
+        "container.thirdPartyObjects.get",
     }
 
     def timeout_seconds(self) -> float:
-        """With flex-start the model servers' nodes come when GKE finds capacity: the pods may
-        wait for them as long as the capacity wait allows."""
+        """With flex-start (queued or not) the model servers' nodes come when GKE finds
+        capacity: the pods may wait for them as long as the capacity wait allows."""
         waits = self.deployment.waits
-        return waits.pods_timeout + (waits.capacity_wait if self.flex_start else 0)
-
-    @property
-    def flex_start(self) -> bool:
-        return self.deployment.tpu.capacity == "flex-start"
+        flex_start = self.deployment.tpu.provisioning.flex_start
+        return waits.pods_timeout + (waits.capacity_wait if flex_start else 0)
 
     def trigger(self) -> WaitTrigger:
         from saxml_gke.triggers.kubernetes import PodsReadyTrigger
 
         spec = self.deployment
+        provisioning = spec.tpu.provisioning
         expected = 2 + spec.tpu.slices * spec.tpu.nodes_per_slice  # admin, sax-http, servers
+        request = {
+            "name": spec.saxml.provisioning_request,
+            "capacity": asdict(CapacityRequest.of(spec)),
+        }
         return PodsReadyTrigger(
             namespace=spec.identity.namespace,
             label_selector=spec.owner.selector(),
             expected=expected,
-            queued=self.flex_start,
+            queued=provisioning.flex_start,
+            provisioning_request=request if provisioning.queued else None,
             **self.waiting_for(f"{expected} Saxml pods Ready"),
         )
 

@@ -21,6 +21,7 @@ from saxml_gke.probes import (
     running_leaders,
     service_address_look,
 )
+from saxml_gke.provisioning import CapacityRequest, provisioning_request_look
 from saxml_gke.triggers.base import WaitTrigger
 
 JOBSET_NAMESPACE = "jobset-system"
@@ -33,6 +34,9 @@ _JOBSET_PROBE = {
     "metadata": {"name": "saxml-gke-webhook-check", "namespace": "default"},
     "spec": {"replicatedJobs": []},
 }
+# GKE's ProvisioningRequests (flex-start-queued), as custom objects.
+_PROVISIONING_REQUESTS = {"group": "autoscaling.x-k8s.io", "version": "v1",
+                          "plural": "provisioningrequests"}  # fmt: skip
 
 
 class KubeTrigger(WaitTrigger):
@@ -75,15 +79,20 @@ class JobSetReadyTrigger(KubeTrigger):
 
 class PodsReadyTrigger(KubeTrigger):
     """`expected` pods match the selector and all are Ready. A failure carries the failing pods'
-    warning events and the last log lines of the crashed ones."""
+    warning events and the last log lines of the crashed ones.
+
+    `queued`: the pods may wait for flex-start nodes. `provisioning_request` (flex-start-queued):
+    the `name` of the request their nodes come from and the `capacity` it asks for (a
+    `CapacityRequest`). It is read while the pods are not all Ready: its conditions join the
+    progress, and one that brings no nodes fails the wait, with advice."""
 
     def __init__(
         self, *, namespace: str, label_selector: str, expected: int, queued: bool = False,
-        **kwargs: Any,
+        provisioning_request: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.namespace, self.label_selector, self.expected = namespace, label_selector, expected
-        self.queued = queued
+        self.queued, self.provisioning_request = queued, provisioning_request
 
     def arguments(self) -> dict[str, Any]:
         return {
@@ -92,6 +101,7 @@ class PodsReadyTrigger(KubeTrigger):
             "label_selector": self.label_selector,
             "expected": self.expected,
             "queued": self.queued,
+            "provisioning_request": self.provisioning_request,
         }
 
     async def look(self, state: dict[str, Any]) -> Look:
@@ -99,8 +109,21 @@ class PodsReadyTrigger(KubeTrigger):
             f"/api/v1/namespaces/{self.namespace}/pods", self.label_selector
         )
         look = pods_look(pods, self.expected, state.get("unschedulable_looks", 0), self.queued)
-        if look.failure is None:
+        if look.failure is not None:
+            return await self._diagnosed(look, pods)
+        wanted = self.provisioning_request
+        if look.done or wanted is None:
             return look
+        request = await self.kube.get_custom_object(
+            **_PROVISIONING_REQUESTS, namespace=self.namespace, name=wanted["name"]
+        )
+        return provisioning_request_look(
+            look, pods, request, (wanted["name"], self.namespace),
+            CapacityRequest(**wanted["capacity"]),
+        )  # fmt: skip
+
+    async def _diagnosed(self, look: Look, pods: list[dict[str, Any]]) -> Look:
+        """The failure with what a person would look up next about the failing pods."""
         events = await self.kube.list_items(f"/api/v1/namespaces/{self.namespace}/events")
         last_lines = {
             pod: [text for _, text in await self.kube.read_log(

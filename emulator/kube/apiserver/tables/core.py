@@ -1,5 +1,5 @@
 """Tables of the core group's kinds besides pods: services, nodes, namespaces, events, service
-accounts, config maps, secrets and endpoints."""
+accounts, config maps, secrets, endpoints and pod templates."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -207,4 +207,27 @@ SECRET = Printer(
 ENDPOINTS = Printer(
     (NAME, Column("Endpoints", "The addresses of the service's ready pods."), AGE),
     name_and_age(_endpoints),
+)
+
+
+def _pod_template(obj: Obj, now: float) -> list[Any]:
+    template = obj.get("template") or {}
+    containers = (template.get("spec") or {}).get("containers") or []
+    return [
+        obj["metadata"]["name"],
+        ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers),
+        format_labels((template.get("metadata") or {}).get("labels")),
+    ]
+
+
+# As the API server prints them: no AGE.
+POD_TEMPLATE = Printer(
+    (
+        NAME,
+        Column("Containers", "Names of each container in the template."),
+        Column("Images", "Images referenced by each container in the template."),
+        Column("Pod Labels", "The labels for the pod template."),
+    ),
+    _pod_template,
 )

@@ -21,6 +21,7 @@ BUILTIN: dict[tuple[str, str], Printer] = {
     ("", "ConfigMap"): core.CONFIG_MAP,
     ("", "Secret"): core.SECRET,
     ("", "Endpoints"): core.ENDPOINTS,
+    ("", "PodTemplate"): core.POD_TEMPLATE,
     ("apps", "Deployment"): workloads.DEPLOYMENT,
     ("apps", "ReplicaSet"): workloads.REPLICA_SET,
     ("batch", "Job"): workloads.JOB,
