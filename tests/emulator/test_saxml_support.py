@@ -252,15 +252,23 @@ class Deployment:
         return {pod.metadata.name: len(self.logs(pod.metadata.name)) for pod in pods}
 
     def set_env(self, deployment: str, name: str, value: str | None) -> None:
-        """Change (or, with None, remove) an env var of a Deployment's container."""
+        """Change (or, with None, remove) an env var of a Deployment's container: read, change,
+        replace, and again on a conflict (the controller writes its status meanwhile), as
+        client-go's RetryOnConflict does."""
         apps = client.AppsV1Api(self.api())
-        current = apps.read_namespaced_deployment(deployment, NAMESPACE)
-        container = current.spec.template.spec.containers[0]
-        env = [var for var in container.env or [] if var.name != name]
-        if value is not None:
-            env.append(client.V1EnvVar(name=name, value=value))
-        container.env = env
-        apps.replace_namespaced_deployment(deployment, NAMESPACE, current)
+        for attempt in range(5):
+            current = apps.read_namespaced_deployment(deployment, NAMESPACE)
+            container = current.spec.template.spec.containers[0]
+            env = [var for var in container.env or [] if var.name != name]
+            if value is not None:
+                env.append(client.V1EnvVar(name=name, value=value))
+            container.env = env
+            try:
+                apps.replace_namespaced_deployment(deployment, NAMESPACE, current)
+                return
+            except ApiException as error:
+                if error.status != 409 or attempt == 4:
+                    raise
 
     def crash_looping(self, selector: str) -> Any:
         """The pod once its container waits in CrashLoopBackOff after a failed run."""

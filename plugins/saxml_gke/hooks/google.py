@@ -19,9 +19,24 @@ from saxml_gke.urls import is_https_or_loopback, is_loopback_url
 # A new service account is not usable as a policy member for a while (eventual consistency).
 _MEMBER_NOT_YET_PROPAGATED = re.compile(r"Service account \S+ does not exist")
 
+# Credentials (and project) by everything that makes them: see `get_credentials_and_project_id`.
+_CREDENTIALS: dict[str, tuple[Any, str | None]] = {}
+
 
 class GoogleApiHook(GoogleBaseHook):
     """A GoogleBaseHook that honours the connection's `endpoint_overrides`."""
+
+    def get_credentials_and_project_id(self) -> tuple[Any, str | None]:
+        """The provider's credentials, made once per process for each connection content: a
+        task builds several hooks, and each would read the service account key again (an RSA
+        key check of some 70 ms) and fetch a token of its own. google-auth credentials are
+        meant to be shared; a changed connection is another entry."""
+        made_of = [self.gcp_conn_id, self.extras, list(self.scopes), self.impersonation_chain]
+        key = json.dumps([*made_of, self.quota_project_id], sort_keys=True, default=str)
+        if key not in _CREDENTIALS:
+            _CREDENTIALS[key] = super().get_credentials_and_project_id()
+        self._cached_credentials, self._cached_project_id = _CREDENTIALS[key]
+        return _CREDENTIALS[key]
 
     def endpoint_override(self, api: str) -> str | None:
         return self.endpoint_overrides().get(api)

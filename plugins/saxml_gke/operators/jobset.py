@@ -14,9 +14,8 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from saxml_gke.errors import DeploymentError, ErrorKind
+from saxml_gke.manifests import load_documents
 from saxml_gke.operators.base import APPLY, KubeOperator, fails_fast, kubernetes_permissions
 from saxml_gke.urls import is_loopback_url
 
@@ -62,7 +61,7 @@ class InstallJobSetOperator(KubeOperator):
 
             local = GoogleApiHook(gcp_conn_id=self.gcp_conn_id).points_at_loopback()
             manifest = download_verified(url, spec.saxml.jobset_manifest_sha256, local=local)
-            objects = [doc for doc in yaml.safe_load_all(manifest) if doc]
+            objects = load_documents(manifest)
             self.kube.apply(objects)
             self.log.info("Applied %d JobSet %s objects from %s (sha256 %s, as expected)",
                           len(objects), spec.saxml.jobset_version, url,
