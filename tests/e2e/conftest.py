@@ -91,9 +91,11 @@ def conf(world: RunningEmulator, **overrides: Any) -> dict[str, Any]:
         "jobset_manifest_url": world.ready["jobset_manifest_url"],
         "jobset_manifest_sha256": world.ready["jobset_manifest_sha256"],
         "poll_seconds": 0.1,
-        "pods_timeout_minutes": 1,
-        "model_load_timeout_minutes": 1,
-        "operation_timeout_minutes": 2,
+        # Wall-clock bounds, generous for a test worker sharing the cores with another: no
+        # test waits them out, each failure it expects is detected before.
+        "pods_timeout_minutes": 3,
+        "model_load_timeout_minutes": 3,
+        "operation_timeout_minutes": 3,
         **overrides,
     }
 
