@@ -79,7 +79,7 @@ def next_moves(
         )
         if pool is None and now >= retry_at.get(name, 0.0):
             create.append(name)
-            progress.append(f"{name} to create")
+            progress.append(f"{name} missing")
         elif pool is None:
             progress.append(
                 f"{name} waiting for capacity, next try in {retry_at[name] - now:.0f} s"

@@ -34,7 +34,7 @@ def test_missing_pools_are_created_and_the_wait_goes_on() -> None:
     assert moves.create == ("tpu-0", "tpu-1")
     assert moves.delete == ()
     assert (moves.look.done, moves.look.failure) == (False, None)
-    assert moves.look.progress == "tpu-0 to create, tpu-1 to create"
+    assert moves.look.progress == "tpu-0 missing, tpu-1 missing"
 
 
 def test_a_pool_gke_refused_to_start_is_asked_for_again_at_the_next_look() -> None:

@@ -801,17 +801,6 @@ def gke_trigger(cls: Callable[..., Any], **kwargs: Any) -> Any:
     return cls(**GKE, **kwargs, waiting=waiting("GKE"))
 
 
-def test_node_pools_are_deleted_until_gke_refuses_more_and_waited_on_with_one_read() -> None:
-    pools = [{"name": name, "status": "RUNNING"} for name in ("tpu-0", "tpu-1", "tpu-2")]
-    fake = FakePoolsGke({"nodePools": [*pools, {"name": "other", "status": "RUNNING"}]}, 2)
-    trigger = gke_trigger(gke.NodePoolsDeletedTrigger, pools=["tpu-0", "tpu-1", "tpu-2", "tpu-3"])
-    trigger.gke = fake
-    result = look(trigger)
-    assert fake.deleted == ["tpu-0", "tpu-1"]  # tpu-2 at the next look; tpu-3 is gone
-    assert result.progress == "still there: node pool tpu-0, node pool tpu-1, node pool tpu-2"
-    assert fake.calls == [{"project_id": "my-project", "zone": "us-west4-a", "name": "saxml"}]
-
-
 class FakePoolsGke(FakeGke):
     """GKE that admits `admits` more operations, then answers 429 as its quota does."""
 
@@ -837,6 +826,17 @@ class FakePoolsGke(FakeGke):
             raise DeploymentError(ErrorKind.TRANSIENT, "Too many operations")
 
 
+def test_node_pools_are_deleted_until_gke_refuses_more_and_waited_on_with_one_read() -> None:
+    pools = [{"name": name, "status": "RUNNING"} for name in ("tpu-0", "tpu-1", "tpu-2")]
+    fake = FakePoolsGke({"nodePools": [*pools, {"name": "other", "status": "RUNNING"}]}, 2)
+    trigger = gke_trigger(gke.NodePoolsDeletedTrigger, pools=["tpu-0", "tpu-1", "tpu-2", "tpu-3"])
+    trigger.gke = fake
+    result = look(trigger)
+    assert fake.deleted == ["tpu-0", "tpu-1"]  # tpu-2 at the next look; tpu-3 is gone
+    assert result.progress == "still there: node pool tpu-0, node pool tpu-1, node pool tpu-2"
+    assert fake.calls == [{"project_id": "my-project", "zone": "us-west4-a", "name": "saxml"}]
+
+
 def pools_trigger(*names: str, wait_seconds: float = 0) -> Any:
     request = {**SPOT, "wait_seconds": wait_seconds, "first_backoff_seconds": 5}
     bodies = {name: {"name": name} for name in names}
@@ -850,6 +850,10 @@ def test_node_pools_are_created_until_gke_refuses_more_and_the_rest_wait() -> No
     assert trigger.gke.created == ["tpu-0", "tpu-1"]
     assert not result.done and result.failure is None
     assert result.state["tries"] == {"tpu-0": 1, "tpu-1": 1}  # tpu-2 was not admitted
+    assert result.progress == (
+        "tpu-0 missing, tpu-1 missing, tpu-2 missing; creating tpu-0, tpu-1; "
+        "tpu-2 when GKE admits another operation on the cluster"
+    )
 
 
 def test_a_stockout_within_the_capacity_wait_deletes_the_pool() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from saxml_gke.errors import DeploymentError, ErrorKind
 from saxml_gke.hooks.gke import GkeHook
 from saxml_gke.probes import Look, cluster_look, gone_look
-from saxml_gke.provisioning import CapacityRequest, created, next_moves
+from saxml_gke.provisioning import CapacityRequest, Moves, created, next_moves
 from saxml_gke.triggers.base import WaitTrigger
 
 
@@ -108,12 +108,25 @@ class NodePoolsCreatedTrigger(NodePoolsTrigger):
         for name in moves.delete:
             self.log.info("Deleting node pool %s to ask for its TPUs again", name)
             await self.call_once(self.gke.delete_node_pool, name=name)
+        admitted: list[str] = []
         for name in moves.create:
             if not await self.call_once(self.gke.create_node_pool, body=self.bodies[name]):
                 break  # GKE runs no more operations on this cluster now: the next look asks
             self.log.info("Creating node pool %s", name)
             state = created(state, name)
-        return dataclasses.replace(moves.look, state=state)
+            admitted.append(name)
+        return dataclasses.replace(
+            moves.look, state=state, progress=_creations(moves.look.progress, moves, admitted)
+        )
+
+
+def _creations(progress: str, moves: Moves, admitted: list[str]) -> str:
+    """The look's progress with which creations GKE took, and which wait for an operation."""
+    refused = moves.create[len(admitted) :]
+    said = [f"creating {', '.join(admitted)}"] if admitted else []
+    if refused:
+        said.append(f"{', '.join(refused)} when GKE admits another operation on the cluster")
+    return "; ".join([progress, *said])
 
 
 class NodePoolsDeletedTrigger(NodePoolsTrigger):
