@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 _airflow_home = tempfile.mkdtemp(prefix="saxml-gke-airflow-")
 atexit.register(shutil.rmtree, _airflow_home, ignore_errors=True)
-os.environ.setdefault("AIRFLOW_HOME", _airflow_home)
+# Each process its own, also when AIRFLOW_HOME is set: pytest-xdist's workers inherit the
+# environment of the process that starts them, and two workers on one SQLite database race.
+os.environ["AIRFLOW_HOME"] = _airflow_home
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
