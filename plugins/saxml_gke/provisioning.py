@@ -156,9 +156,12 @@ _REQUEST_STATES = ("Provisioned", "Accepted")  # shown while pods wait: the firs
 
 
 def provisioning_request_look(
-    look: Look, pods: Iterable[Obj], request: Obj | None, where: tuple[str, str],
+    look: Look,
+    pods: Iterable[Obj],
+    request: Obj | None,
+    where: tuple[str, str],
     capacity: CapacityRequest,
-) -> Look:  # fmt: skip
+) -> Look:
     """The pods' `look` with what their ProvisioningRequest `where` (name, namespace) says: its
     condition in the progress while pods wait for its nodes, and a failure once it can bring
     none. BookingExpired fails only pods still waiting: the booking (the time the nodes are

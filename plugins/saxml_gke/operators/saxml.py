@@ -37,9 +37,14 @@ class DeploySaxmlOperator(KubeOperator):
     # The rendered kinds; the JobSet and the ProvisioningRequest are custom resources,
     # third-party objects to GKE's IAM.
     required_permissions = kubernetes_permissions(
-        APPLY, "namespaces", "serviceAccounts", "deployments", "services", "podTemplates",
+        APPLY,
+        "namespaces",
+        "serviceAccounts",
+        "deployments",
+        "services",
+        "podTemplates",
         "thirdPartyObjects",
-    ) | kubernetes_permissions(("get",), "thirdPartyObjects")  # fmt: skip
+    ) | kubernetes_permissions(("get",), "thirdPartyObjects")
     template_fields = (*KubeOperator.template_fields, "http_address")
 
     def __init__(self, *, http_address: Any, **kwargs: Any) -> None:

@@ -35,8 +35,11 @@ _JOBSET_PROBE = {
     "spec": {"replicatedJobs": []},
 }
 # GKE's ProvisioningRequests (flex-start-queued), as custom objects.
-_PROVISIONING_REQUESTS = {"group": "autoscaling.x-k8s.io", "version": "v1",
-                          "plural": "provisioningrequests"}  # fmt: skip
+_PROVISIONING_REQUESTS = {
+    "group": "autoscaling.x-k8s.io",
+    "version": "v1",
+    "plural": "provisioningrequests",
+}
 
 
 class KubeTrigger(WaitTrigger):
@@ -118,9 +121,12 @@ class PodsReadyTrigger(KubeTrigger):
             **_PROVISIONING_REQUESTS, namespace=self.namespace, name=wanted["name"]
         )
         return provisioning_request_look(
-            look, pods, request, (wanted["name"], self.namespace),
+            look,
+            pods,
+            request,
+            (wanted["name"], self.namespace),
             CapacityRequest(**wanted["capacity"]),
-        )  # fmt: skip
+        )
 
     async def _diagnosed(self, look: Look, pods: list[dict[str, Any]]) -> Look:
         """The failure with what a person would look up next about the failing pods."""
