@@ -28,11 +28,13 @@ from emulator.core.clock import Clock
 from emulator.core.http import google_api_app
 from emulator.core.world import World
 from emulator.gcp.auth import AuthService
+from emulator.gcp.cloudquotas import CloudQuotasService
 from emulator.gcp.compute import ComputeService
 from emulator.gcp.control import control_app
 from emulator.gcp.gke import GkeService
 from emulator.gcp.iam import IamService
 from emulator.gcp.keys import PrivateKey
+from emulator.gcp.monitoring import MonitoringService
 from emulator.gcp.resourcemanager import ResourceManagerService
 from emulator.gcp.roles import check_role_supported
 from emulator.gcp.serviceusage import ServiceUsageService
@@ -49,19 +51,31 @@ STATE_FORMAT = 4
 OPERATOR_ACCOUNT = "deployer"
 # What a deployment needs, and no more: clusters, service accounts, project IAM, buckets, the
 # load balancer's static address (reserved, found by label, released with its rules), and the
-# reads of its preflight (quotas, machine and accelerator types, reservations, enabled APIs).
+# reads of its preflight (quotas with Compute, Cloud Quotas and Monitoring, machine and accelerator
+# types, reservations, enabled APIs).
 OPERATOR_ROLES = (
+    "roles/cloudquotas.viewer",
     "roles/compute.loadBalancerAdmin",
     "roles/compute.viewer",
     "roles/container.admin",
     "roles/iam.serviceAccountAdmin",
     "roles/iam.serviceAccountUser",
+    "roles/monitoring.viewer",
     "roles/resourcemanager.projectIamAdmin",
     "roles/serviceusage.serviceUsageConsumer",
     "roles/storage.admin",
 )
 # The APIs a client points at (the connection's `endpoint_overrides`), then the emulator's own.
-API_ENDPOINTS = ("container", "iam", "cloudresourcemanager", "storage", "compute", "serviceusage")
+API_ENDPOINTS = (
+    "container",
+    "iam",
+    "cloudresourcemanager",
+    "storage",
+    "compute",
+    "serviceusage",
+    "cloudquotas",
+    "monitoring",
+)
 # JobSet's release manifest, served where the DAG downloads it from (built by the emulator), on
 # the `releases` endpoint: public, as GitHub's release downloads are, so the DAG needs no
 # emulator credential to fetch it (it holds nothing secret, and the DAG checks its digest).
@@ -115,6 +129,9 @@ class Emulator:
         self.gke = GkeService(self.world, control_plane_factory=partial(KubeCluster, self.world))
         self.compute = ComputeService(self.world)
         self.service_usage = ServiceUsageService(self.world)
+        # Stateless views of Compute's quotas: limits (Cloud Quotas) and usage (Monitoring).
+        self.cloud_quotas = CloudQuotasService(self.world, self.compute.capacity)
+        self.monitoring = MonitoringService(self.world, self.compute.capacity)
         services = (
             self.auth,
             self.iam,
@@ -194,6 +211,8 @@ class Emulator:
             "storage": google_api_app(self.world, self.storage.routes()),
             "compute": google_api_app(self.world, self.compute.routes()),
             "serviceusage": google_api_app(self.world, self.service_usage.routes()),
+            "cloudquotas": google_api_app(self.world, self.cloud_quotas.routes()),
+            "monitoring": google_api_app(self.world, self.monitoring.routes()),
             "oauth2": google_api_app(self.world, self.auth.routes()),
             "control": control_app(self, self.control_token),
             "releases": web.Application(),

@@ -1,8 +1,8 @@
 """List pagination as Google's JSON APIs do it: a page size and an opaque next-page token."""
 
 import base64
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 from emulator.core.errors import invalid_argument
 
@@ -23,3 +23,15 @@ def page(
     end = start + size
     next_token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
     return items[start:end], next_token
+
+
+def paged_body(
+    key: str, items: Sequence[Any], query: Mapping[str, str], default_size: int
+) -> dict[str, Any]:
+    """A list response of `pageSize`/`pageToken` APIs: the page under `key` (left out when
+    empty, as Google's JSON APIs do) and `nextPageToken` when more follow."""
+    shown, next_token = page(items, query.get("pageSize"), query.get("pageToken"), default_size)
+    body: dict[str, Any] = {key: list(shown)} if shown else {}
+    if next_token:
+        body["nextPageToken"] = next_token
+    return body

@@ -85,6 +85,7 @@ ROLES: dict[str, Role] = {
         ("*.setIamPolicy",),
     ),
     "roles/compute.viewer": Role(("compute.*.get", "compute.*.list")),
+    "roles/cloudquotas.viewer": Role(("cloudquotas.quotas.get",)),
     "roles/iam.serviceAccountAdmin": Role(
         ("iam.serviceAccounts.*", *_PROJECT_READ), _SERVICE_ACCOUNT_IMPERSONATION
     ),

@@ -15,7 +15,7 @@ from aiohttp import web
 from emulator.core.errors import GoogleApiError, invalid_argument, not_found
 from emulator.core.http import json_response
 from emulator.core.world import Resource, World
-from emulator.gcp.paging import page
+from emulator.gcp.paging import paged_body
 
 # The APIs the emulator serves, by the first part of their method ids, with their titles.
 SERVED = {
@@ -25,13 +25,14 @@ SERVED = {
     "cloudresourcemanager": ("cloudresourcemanager.googleapis.com", "Cloud Resource Manager API"),
     "storage": ("storage.googleapis.com", "Cloud Storage API"),
     "serviceusage": ("serviceusage.googleapis.com", "Service Usage API"),
+    "cloudquotas": ("cloudquotas.googleapis.com", "Cloud Quotas API"),
+    "monitoring": ("monitoring.googleapis.com", "Cloud Monitoring API"),
 }
 # APIs a project may enable that the emulator does not serve: listed, disabled at first.
 _OTHERS = {
     "tpu.googleapis.com": "Cloud TPU API",
     "artifactregistry.googleapis.com": "Artifact Registry API",
     "logging.googleapis.com": "Cloud Logging API",
-    "monitoring.googleapis.com": "Cloud Monitoring API",
 }
 TITLES = {name: title for name, title in SERVED.values()} | _OTHERS
 _ALWAYS_ON = "serviceusage.googleapis.com"  # disabling it would lock the operator out
@@ -136,13 +137,7 @@ class ServiceUsageService:
             for name in sorted(TITLES)
             if wanted is None or (name in self.enabled) == (wanted == "ENABLED")
         ]
-        shown, next_token = page(
-            services, request.query.get("pageSize"), request.query.get("pageToken"), _PAGE_SIZE
-        )
-        body: dict[str, Any] = {"services": list(shown)} if shown else {}
-        if next_token:
-            body["nextPageToken"] = next_token
-        return json_response(body)
+        return json_response(paged_body("services", services, request.query, _PAGE_SIZE))
 
     async def get_service(self, request: web.Request) -> web.Response:
         await self._authorize(request, "serviceusage.services.get")

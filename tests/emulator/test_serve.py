@@ -20,7 +20,16 @@ from tests.emulator.conftest import (
     storage_client,
 )
 
-API_ENDPOINTS = {"container", "iam", "cloudresourcemanager", "storage", "compute", "serviceusage"}
+API_ENDPOINTS = {
+    "container",
+    "iam",
+    "cloudresourcemanager",
+    "storage",
+    "compute",
+    "serviceusage",
+    "cloudquotas",
+    "monitoring",
+}
 
 
 class EmulatorAwareDiscoveryHook(GoogleDiscoveryApiHook):

@@ -8,10 +8,12 @@ from tests.emulator.conftest import api_error
 from tests.emulator.test_gke_support import apply_scenario
 
 SERVED = {
+    "cloudquotas.googleapis.com",
     "cloudresourcemanager.googleapis.com",
     "compute.googleapis.com",
     "container.googleapis.com",
     "iam.googleapis.com",
+    "monitoring.googleapis.com",
     "serviceusage.googleapis.com",
     "storage.googleapis.com",
 }

@@ -8,7 +8,7 @@ from typing import Any
 
 from emulator.core.world import World
 from emulator.gcp.compute import places
-from emulator.gcp.compute.quotas import METRICS, QuotaLimits, usage_by_metric
+from emulator.gcp.compute.quotas import REGION_METRICS, QuotaLimits, usage_by_quota
 from emulator.gcp.compute.reservations import Reservation, new_reservation, shortfall
 from emulator.gcp.gke import catalog
 from emulator.gcp.usage import NodeGroup, NodeSource
@@ -30,16 +30,20 @@ class ComputeCapacity:
 
     # -- what the API reports --------------------------------------------------------------
 
+    def quota_usage(self, region: str) -> dict[str, float]:
+        """What the region's nodes use now, per quota id (Cloud Monitoring reports it too)."""
+        return usage_by_quota(self.node_groups(), region)
+
     def region_quotas(self, region: str) -> list[dict[str, Any]]:
-        """`Region.quotas`: each modelled metric's limit and what the region's nodes use."""
-        usage = usage_by_metric(self.node_groups(), region)
+        """`Region.quotas`: the limit and usage of each quota `regions.get` has a metric for."""
+        usage = self.quota_usage(region)
         return [
             {
-                "metric": metric,
-                "limit": self.limits.limit(region, metric),
-                "usage": usage.get(metric, 0.0),
+                "metric": quota.region_metric,
+                "limit": self.limits.limit(region, quota.quota_id),
+                "usage": usage.get(quota.quota_id, 0.0),
             }
-            for metric in METRICS
+            for quota in REGION_METRICS
         ]
 
     def reservations_json(self) -> list[tuple[str, dict[str, Any]]]:
