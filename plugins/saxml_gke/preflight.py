@@ -24,8 +24,16 @@ cloud.google.com/kubernetes-engine/docs/how-to/tpus), and Cloud TPU's "Quotas"
   was reserved (Compute Engine, "Reservations of Compute Engine zonal resources"), so the
   reservation itself is checked: it exists in the zone, for the machine type, with room.
 
-v5p and v6e chips have no `Quota.metric`: Google keeps those quotas in the Cloud Quotas API,
-not in a region's `quotas`, so they are not checked here (the preflight says so).
+v5p and v6e chips have no `Quota.metric`: their quotas are kept by the Cloud Quotas API, and
+read as `saxml_gke.cloud_quotas` says (limit from `quotaInfos.get`, usage from Cloud
+Monitoring). Google's docs name these quotas only by their display names ("TPU v5p chips",
+"TPU v6e Slice chips"); their ids are as `gcloud quotas info list --service=
+compute.googleapis.com` lists them on a real project (recorded by public projects that run v5p
+and v6e on Compute Engine): v5p `TPU-V5P-per-project-region` and
+`PREEMPTIBLE-TPU-V5P-per-project-region`; v6e `PREEMPTIBLE-TPU-V6E-per-project-region`, and no
+on-demand id of its own: on-demand v6e chips count in `TPUS-PER-TPU-FAMILY-per-project-region`
+with the dimension `tpu_family=CT6E`. An id Cloud Quotas does not know is reported as not
+checked, never as a problem.
 
 GKE version. Flex-start TPUs (queued or not) need GKE 1.33.0-gke.1712000 or later: "About
 flex-start", Requirements: "To run TPUs, use GKE version 1.33.0-gke.1712000 or later"
@@ -40,6 +48,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from saxml_gke.cloud_quotas import CloudQuota, Quota
 from saxml_gke.parameters import PARAMETERS, Capacity
 from saxml_gke.spec import DeploymentSpec, NodePoolSpec
 
@@ -54,24 +63,36 @@ REQUIRED_SERVICES = (
 CPU_METRIC = "CPUS"  # the vCPUs of the CPU pool's on-demand VMs
 
 
+# A quota: a metric of `regions.get`, or one the Cloud Quotas API keeps.
+QuotaName = str | CloudQuota
+
+
 @dataclass(frozen=True)
 class ChipQuotas:
-    on_demand: str
-    preemptible: str
+    on_demand: QuotaName
+    preemptible: QuotaName
 
 
-# Compute Engine's regional metrics of TPU slice chips, per generation (see the docstring).
+# Compute Engine's regional quotas of TPU slice chips, per generation (see the docstring).
 CHIP_QUOTAS: Mapping[str, ChipQuotas] = {
     "v4": ChipQuotas("TPU_PODSLICE_V4", "PREEMPTIBLE_TPU_PODSLICE_V4"),
     "v5e": ChipQuotas("TPU_LITE_PODSLICE_V5", "PREEMPTIBLE_TPU_LITE_PODSLICE_V5"),
+    "v5p": ChipQuotas(
+        CloudQuota("TPU-V5P-per-project-region"),
+        CloudQuota("PREEMPTIBLE-TPU-V5P-per-project-region"),
+    ),
+    "v6e": ChipQuotas(
+        CloudQuota("TPUS-PER-TPU-FAMILY-per-project-region", (("tpu_family", "CT6E"),)),
+        CloudQuota("PREEMPTIBLE-TPU-V6E-per-project-region"),
+    ),
 }
 FLEX_START_TPU_VERSION = "1.33.0-gke.1712000"  # see the docstring
 _GKE_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)-gke\.(\d+)")
 
 
-def chip_metrics(generation: str, capacity: str) -> tuple[str, ...]:
-    """The quota metrics the slices' chips count against, in the order they are spent; none for
-    a reservation, or for a generation `regions.get` does not report."""
+def chip_metrics(generation: str, capacity: str) -> tuple[QuotaName, ...]:
+    """The quotas the slices' chips count against, in the order they are spent; none for a
+    reservation."""
     quotas = CHIP_QUOTAS.get(generation)
     if quotas is None:
         return ()
@@ -85,6 +106,15 @@ def chip_metrics(generation: str, capacity: str) -> tuple[str, ...]:
     }[Capacity(capacity)]
 
 
+def cloud_quotas_needed(spec: DeploymentSpec) -> tuple[CloudQuota, ...]:
+    """The Cloud Quotas quotas to read for the slices' chips: those of every capacity, so that a
+    shortfall can name another capacity that fits (none for a reservation)."""
+    if spec.tpu.capacity == Capacity.RESERVATION:
+        return ()
+    every = (name for capacity in Capacity for name in chip_metrics(spec.tpu.generation, capacity))
+    return tuple(dict.fromkeys(name for name in every if isinstance(name, CloudQuota)))
+
+
 # Predefined roles to grant for a missing permission; the first whose pattern matches.
 ROLES = (
     ("roles/container.admin", ("container.*",)),
@@ -96,6 +126,8 @@ ROLES = (
     ("roles/iam.serviceAccountAdmin", ("iam.serviceAccounts.*",)),
     ("roles/storage.admin", ("storage.*",)),
     ("roles/serviceusage.serviceUsageConsumer", ("serviceusage.services.*",)),
+    ("roles/cloudquotas.viewer", ("cloudquotas.*",)),
+    ("roles/monitoring.viewer", ("monitoring.*",)),
     ("roles/resourcemanager.projectIamAdmin", ("resourcemanager.projects.*",)),
 )  # fmt: skip
 
@@ -121,11 +153,24 @@ QUOTAS = Read("the region's quotas", "compute.googleapis.com", "compute.regions.
 RESERVATIONS = Read(
     "the zone's reservations", "compute.googleapis.com", "compute.reservations.list"
 )
-READ_PERMISSIONS = frozenset(
-    read.permission
-    for read in (SERVICES, PERMISSIONS, CLUSTER, VERSIONS, MACHINE_TYPES, QUOTAS, RESERVATIONS)
-    if read.permission
+CLOUD_QUOTAS = Read(
+    "the TPU chip quotas' limits", "cloudquotas.googleapis.com", "cloudquotas.quotas.get"
 )
+QUOTA_USAGE = Read(
+    "the TPU chip quotas' usage", "monitoring.googleapis.com", "monitoring.timeSeries.list"
+)
+READS = (
+    SERVICES,
+    PERMISSIONS,
+    CLUSTER,
+    VERSIONS,
+    MACHINE_TYPES,
+    QUOTAS,
+    CLOUD_QUOTAS,
+    QUOTA_USAGE,
+    RESERVATIONS,
+)
+READ_PERMISSIONS = frozenset(read.permission for read in READS if read.permission)
 
 
 def blocked(read: Read, enabled: frozenset[str] | None, granted: frozenset[str] | None) -> str:
@@ -153,6 +198,7 @@ class Facts:
     versions: Mapping[str, Any] | None = None  # GKE's server config in the zone (REST JSON)
     offered: Mapping[str, Mapping[str, Any]] | None = None  # machine type -> zone -> its JSON
     region: Mapping[str, Any] | None = None  # Compute's region, with its quotas
+    cloud_quotas: Mapping[CloudQuota, Quota] | None = None  # the chip quotas Compute keeps there
     reservations: Mapping[str, Any] | None = None  # the zone's reservations by name
     failed: Sequence[tuple[str, str]] = ()  # (what, error) of each read that failed
 
@@ -198,9 +244,8 @@ def preflight(spec: DeploymentSpec, facts: Facts) -> Report:
         _flex_start_version(spec, facts, report)
     if facts.offered is not None:
         _machine_types(spec, facts.offered, facts.cluster_pools, report)
-    if facts.region is not None:
-        _chip_quota(spec, facts, facts.region, report)
-        _cpu_quota(spec, facts, facts.region, report)
+    _chip_quota(spec, facts, report)
+    _cpu_quota(spec, facts, report)
     if facts.reservations is not None and spec.tpu.capacity == Capacity.RESERVATION:
         _reservation(spec, facts, facts.reservations, report)
     return report
@@ -396,41 +441,36 @@ def _new_pools(spec: DeploymentSpec, facts: Facts) -> list[NodePoolSpec]:
     return [pool for pool in spec.tpu.node_pools if pool.name not in existing]
 
 
-@dataclass(frozen=True)
-class _Quota:
-    metric: str
-    limit: float
-    usage: float
-
-    @property
-    def free(self) -> float:
-        return self.limit - self.usage
-
-    def __str__(self) -> str:
-        return f"{self.metric} has {self.free:g} of {self.limit:g} free ({self.usage:g} in use)"
-
-
-def _quota(region: Mapping[str, Any], metric: str) -> _Quota | None:
-    for quota in region.get("quotas", []):
-        if quota["metric"] == metric:
-            return _Quota(metric, float(quota["limit"]), float(quota.get("usage", 0)))
+def _quota(facts: Facts, name: QuotaName) -> Quota | None:
+    """The quota as the facts hold it (None: not there, or not read)."""
+    if isinstance(name, CloudQuota):
+        return (facts.cloud_quotas or {}).get(name)
+    for quota in (facts.region or {}).get("quotas", []):
+        if quota["metric"] == name:
+            return Quota(name, float(quota["limit"]), float(quota.get("usage", 0)))
     return None
 
 
-def _chip_quota(
-    spec: DeploymentSpec, facts: Facts, region: Mapping[str, Any], report: Report
-) -> None:
+def _read(facts: Facts, names: Iterable[QuotaName]) -> bool:
+    """Whether the facts that hold these quotas were read (a read skipped is logged as such)."""
+    return all(
+        (facts.cloud_quotas if isinstance(name, CloudQuota) else facts.region) is not None
+        for name in names
+    )
+
+
+def _chip_quota(spec: DeploymentSpec, facts: Facts, report: Report) -> None:
     tpu, where = spec.tpu, spec.cluster.region
     slices = len(_new_pools(spec, facts))
-    if not slices or tpu.capacity == Capacity.RESERVATION:
-        return  # nothing new, or the reservation's room is checked instead
-    chips = slices * tpu.chips_per_slice
     metrics = chip_metrics(tpu.generation, tpu.capacity)
-    quotas = [quota for metric in metrics if (quota := _quota(region, metric))]
+    if not slices or not metrics or not _read(facts, metrics):
+        return  # nothing new, the reservation's room is checked instead, or not read
+    chips = slices * tpu.chips_per_slice
+    quotas = [quota for metric in metrics if (quota := _quota(facts, metric))]
     if not quotas:
         report.checked.append(
-            f"{tpu.generation} chip quota not checked: {where} reports no "
-            f"{' or '.join(metrics) or 'metric for it'} (see the Cloud Quotas API)"
+            f"{tpu.generation} chip quota not checked: {where} has no "
+            f"{' or '.join(map(str, metrics))}"
         )
         return
     if covering := [quota for quota in quotas if quota.free >= chips]:
@@ -441,12 +481,12 @@ def _chip_quota(
     options = [
         f"capacity={_choices(same)} ({room})"
         for same in _by_quota(tpu.generation)
-        if tpu.capacity not in same and (room := _room(region, tpu.generation, same[0], chips))
+        if tpu.capacity not in same and (room := _room(facts, tpu.generation, same[0], chips))
     ]
     if fits:
         options.append(f"tpu_slices={fits}")
     options.append(
-        f"a quota increase for {spent.metric} in {where}: "
+        f"a quota increase for {spent.name} in {where}: "
         f"https://console.cloud.google.com/iam-admin/quotas?project={spec.project_id}"
     )
     report.problems.append(
@@ -462,24 +502,22 @@ def _chip_quota(
 def _by_quota(generation: str) -> list[list[Capacity]]:
     """The capacities grouped by the quotas they spend (flex-start, queued or not, spends the
     same), in the parameter's order."""
-    groups: dict[tuple[str, ...], list[Capacity]] = {}
+    groups: dict[tuple[QuotaName, ...], list[Capacity]] = {}
     for capacity in Capacity:
         groups.setdefault(chip_metrics(generation, capacity), []).append(capacity)
     return list(groups.values())
 
 
-def _room(region: Mapping[str, Any], generation: str, capacity: str, chips: int) -> str:
+def _room(facts: Facts, generation: str, capacity: str, chips: int) -> str:
     """The first quota of `capacity` that holds `chips`, as text ("": none does)."""
-    quotas = [_quota(region, metric) for metric in chip_metrics(generation, capacity)]
+    quotas = [_quota(facts, metric) for metric in chip_metrics(generation, capacity)]
     return next((str(quota) for quota in quotas if quota and quota.free >= chips), "")
 
 
-def _cpu_quota(
-    spec: DeploymentSpec, facts: Facts, region: Mapping[str, Any], report: Report
-) -> None:
+def _cpu_quota(spec: DeploymentSpec, facts: Facts, report: Report) -> None:
     cluster = spec.cluster
     machine = ((facts.offered or {}).get(cluster.cpu_machine_type) or {}).get(cluster.zone)
-    quota = _quota(region, CPU_METRIC)
+    quota = _quota(facts, CPU_METRIC)
     if facts.cluster_pools is not None or machine is None or quota is None:
         return  # the cluster exists, or its machine type or the quota is unknown
     vcpus = cluster.cpu_nodes * int(machine["guestCpus"])

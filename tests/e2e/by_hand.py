@@ -14,7 +14,7 @@ from tests.emulator.conftest import (
     operator_key,
     storage_client,
 )
-from tests.emulator.test_gke_support import connect, cpu_config
+from tests.emulator.test_gke_support import connect, cpu_config, tpu_pool, tutorial_cluster
 
 
 def create_cluster(world: RunningEmulator, name: str, labels: dict[str, str] | None = None) -> None:
@@ -30,6 +30,15 @@ def create_cluster(world: RunningEmulator, name: str, labels: dict[str, str] | N
             ],
         }
     )
+
+
+def create_v6e_cluster(world: RunningEmulator, name: str, zone: str) -> None:
+    """Another team's cluster with one on-demand v6e slice (4x8: 32 chips) in `zone`."""
+    gke = connect(world.ready)
+    gke.zone = zone
+    cluster = tutorial_cluster(world.ready["project_id"], name=name)
+    cluster["node_pools"].append(tpu_pool("v6e", machine_type="ct6e-standard-4t"))
+    gke.running_cluster(cluster)
 
 
 def delete_cluster(world: RunningEmulator, name: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from emulator.app import OPERATOR_ROLES
+from tests.e2e.by_hand import create_v6e_cluster
 from tests.e2e.conftest import conf, gke_operations, inject, resources, run_dag, task_states
 
 CREATES = ("ensure_cluster", "ensure_bucket", "ensure_http_address", "ensure_tpu_node_pools")
@@ -17,17 +18,21 @@ CREATES = ("ensure_cluster", "ensure_bucket", "ensure_http_address", "ensure_tpu
 def refused(world, control, capfd, **overrides: Any) -> str:
     """Run the deploy DAG; assert the preflight failed it before anything was created, and
     return what the run logged."""
-    before = resources(control)
+    before = resources(control), gke_operations(world), billed_pools(control)
     dag_run = run_dag("saxml_gke_deploy", run_conf=conf(world, **overrides))
     states = task_states(dag_run)
     assert dag_run.state == "failed", states
     assert states["preflight"] == "failed", states
     assert {states[task] for task in ("check_ownership", *CREATES)} == {"upstream_failed"}
-    assert gke_operations(world) == []
-    assert resources(control) == before
-    assert control.get("/billing").json()["node_pools"] == []
+    assert (resources(control), gke_operations(world), billed_pools(control)) == before
     captured = capfd.readouterr()
     return captured.out + captured.err
+
+
+def billed_pools(control) -> list[tuple[str, str]]:
+    """The TPU node pools the emulator has ever billed, by cluster."""
+    billed = control.get("/billing").json()["node_pools"]
+    return [(entry["cluster"], entry["node_pool"]) for entry in billed]
 
 
 def test_a_machine_type_the_zone_lacks_and_a_version_no_channel_offers_are_reported_together(
@@ -57,6 +62,29 @@ def test_a_quota_that_covers_one_slice_of_two_names_the_metric_and_what_would_fi
         "(PREEMPTIBLE_TPU_LITE_PODSLICE_V5 has 1536 of 1536 free (0 in use))" in logged
     )
     assert "or tpu_slices=1; or a quota increase for TPU_LITE_PODSLICE_V5 in us-west4" in logged
+
+
+def test_v6e_chips_in_use_by_another_cluster_leave_room_for_one_slice_of_two(
+    world, control, airflow_db, capfd
+):
+    """v6e chips count in quotas `regions.get` does not report: the limit comes from the Cloud
+    Quotas API, what another team's v6e slice in the region uses from Cloud Monitoring."""
+    inject(
+        control, "quota", metric="TPUS-PER-TPU-FAMILY-per-project-region", limit=80,
+        region="us-east5",
+    )  # fmt: skip
+    inject(control, "quota", metric="PREEMPTIBLE-TPU-V6E-per-project-region", limit=0)
+    create_v6e_cluster(world, "other-team", "us-east5-b")
+
+    logged = refused(world, control, capfd, tpu_generation="v6e", zone="us-east5-b")
+
+    assert "preflight found 1 problem(s); nothing was created" in logged
+    assert (
+        "64 v6e chips in us-east5 for 2 on-demand slice(s) of 32: TPUS-PER-TPU-FAMILY-per-"
+        "project-region (tpu_family=CT6E) has 48 of 80 free (32 in use): room for 1 of 2 "
+        "slice(s). try tpu_slices=1; or a quota increase for TPUS-PER-TPU-FAMILY-per-project-"
+        "region (tpu_family=CT6E) in us-east5" in logged
+    )
 
 
 def test_missing_permissions_and_a_disabled_api_are_reported_with_what_to_grant_and_enable(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from saxml_gke import preflight
+from saxml_gke.cloud_quotas import CloudQuota, Quota
 from saxml_gke.preflight import Facts, blocked, chip_metrics
 from saxml_gke.spec import DeploymentSpec, build_spec
 
@@ -22,6 +23,10 @@ VERSIONS = {
     ]
 }
 NEEDED = {"ensure_bucket": frozenset({"storage.buckets.get", "storage.buckets.create"})}
+V5P = CloudQuota("TPU-V5P-per-project-region")
+V5P_PREEMPTIBLE = CloudQuota("PREEMPTIBLE-TPU-V5P-per-project-region")
+V6E = CloudQuota("TPUS-PER-TPU-FAMILY-per-project-region", (("tpu_family", "CT6E"),))
+V6E_PREEMPTIBLE = CloudQuota("PREEMPTIBLE-TPU-V6E-per-project-region")
 
 
 def spec(**overrides: Any) -> DeploymentSpec:
@@ -173,8 +178,12 @@ def test_a_channel_gke_does_not_offer_is_a_problem():
         ("v5e", "reservation", ()),
         ("v4", "on-demand", ("TPU_PODSLICE_V4",)),
         ("v4", "spot", ("PREEMPTIBLE_TPU_PODSLICE_V4",)),
-        ("v6e", "on-demand", ()),
-        ("v5p", "spot", ()),
+        ("v5p", "on-demand", (V5P,)),
+        ("v5p", "spot", (V5P_PREEMPTIBLE,)),
+        ("v5p", "flex-start", (V5P_PREEMPTIBLE, V5P)),
+        ("v6e", "on-demand", (V6E,)),
+        ("v6e", "spot", (V6E_PREEMPTIBLE,)),
+        ("v6e", "reservation", ()),
     ],
 )
 def test_each_provisioning_model_spends_its_chip_quota(generation, capacity, metrics):
@@ -266,16 +275,65 @@ def test_the_gke_version_is_checked_only_for_flex_start_and_only_when_known():
     assert unoffered.startswith("GKE release channel REGULAR")  # only the channel's problem
 
 
-def test_a_generation_without_a_regional_metric_is_not_checked_and_says_so():
-    report = preflight.preflight(
-        spec(tpu_generation="v6e"),
-        facts(offered=offered("us-west4-a", machine_type="ct6e-standard-4t")),
-    )
+def cloud(**limits: tuple[float, float]) -> dict[CloudQuota, Quota]:
+    """The v6e chip quotas Cloud Quotas keeps, each name=(limit, usage)."""
+    quotas = {"V6E": V6E, "V6E_PREEMPTIBLE": V6E_PREEMPTIBLE}
+    values = {"V6E": (512.0, 0.0), "V6E_PREEMPTIBLE": (1536.0, 0.0), **limits}
+    return {quotas[name]: Quota(str(quotas[name]), *values[name]) for name in quotas}
+
+
+def v6e(**overrides: Any) -> DeploymentSpec:
+    return spec(tpu_generation="v6e", zone="us-east5-b", **overrides)
+
+
+def v6e_facts(**overrides: Any) -> Facts:
+    return facts(offered=offered("us-east5-b", machine_type="ct6e-standard-4t"), **overrides)
+
+
+def test_v6e_chips_are_judged_by_the_quotas_cloud_quotas_keeps():
+    report = preflight.preflight(v6e(), v6e_facts(cloud_quotas=cloud()))
     assert report.problems == []
     assert (
-        "v6e chip quota not checked: us-west4 reports no metric for it (see the Cloud Quotas API)"
-        in report.checked
+        "64 v6e chips fit in us-east5: TPUS-PER-TPU-FAMILY-per-project-region (tpu_family=CT6E) "
+        "has 512 of 512 free (0 in use)" in report.checked
     )
+
+
+def test_a_v6e_quota_that_covers_one_slice_of_two_names_the_quota_and_what_would_work():
+    short = v6e_facts(cloud_quotas=cloud(V6E=(64.0, 32.0)))
+    assert problems(v6e(), short) == [
+        "64 v6e chips in us-east5 for 2 on-demand slice(s) of 32: TPUS-PER-TPU-FAMILY-per-project-"
+        "region (tpu_family=CT6E) has 32 of 64 free (32 in use): room for 1 of 2 slice(s). try "
+        "capacity=spot (PREEMPTIBLE-TPU-V6E-per-project-region has 1536 of 1536 free (0 in "
+        "use)); or capacity=flex-start or flex-start-queued (PREEMPTIBLE-TPU-V6E-per-project-"
+        "region has 1536 of 1536 free (0 in use)); or tpu_slices=1; or a quota increase for "
+        "TPUS-PER-TPU-FAMILY-per-project-region (tpu_family=CT6E) in us-east5: "
+        "https://console.cloud.google.com/iam-admin/quotas?project=my-project"
+    ]
+
+
+def test_cloud_quotas_are_read_only_for_the_generations_regions_do_not_report():
+    assert preflight.cloud_quotas_needed(v6e()) == (V6E, V6E_PREEMPTIBLE)
+    v5p = spec(tpu_generation="v5p", tpu_topology="2x4x4")
+    assert preflight.cloud_quotas_needed(v5p) == (V5P, V5P_PREEMPTIBLE)
+    assert preflight.cloud_quotas_needed(spec()) == ()  # v5e: regions.get reports it
+    assert preflight.cloud_quotas_needed(v6e(capacity="reservation", reservation="r")) == ()
+
+
+def test_a_quota_cloud_quotas_does_not_know_is_not_checked_and_says_so():
+    report = preflight.preflight(v6e(), v6e_facts(cloud_quotas={}))
+    assert report.problems == []
+    assert (
+        "v6e chip quota not checked: us-east5 has no TPUS-PER-TPU-FAMILY-per-project-region "
+        "(tpu_family=CT6E)" in report.checked
+    )
+
+
+def test_chip_quotas_not_read_are_not_judged():
+    report = preflight.preflight(v6e(), v6e_facts(cloud_quotas=None))
+    assert report.problems == []
+    assert not any("v6e chip" in line for line in report.checked)
+    assert problems(spec(), facts(region=None)) == []
 
 
 def test_a_rerun_needs_quota_only_for_the_slices_it_still_creates():

@@ -1,10 +1,11 @@
 """What every Google hook shares: the connection's endpoint overrides and error descriptions.
 
 `endpoint_overrides` in the `google_cloud_platform` connection's extras maps an API
-(`container`, `iam`, `cloudresourcemanager`, `storage`, `compute`, `serviceusage`) to a base
-URL: a Private Service Connect endpoint on Google Cloud, or the local emulator. Without it, the
-clients use Google's endpoints. Each must be https, or plain http to loopback (the emulator):
-the clients send the connection's bearer tokens there.
+(`container`, `iam`, `cloudresourcemanager`, `storage`, `compute`, `serviceusage`,
+`cloudquotas`, `monitoring`) to a base URL: a Private Service Connect endpoint on Google
+Cloud, or the local emulator. Without it, the clients use Google's endpoints. Each must be
+https, or plain http to loopback (the emulator): the clients send the connection's bearer
+tokens there.
 """
 
 import json

@@ -1,21 +1,26 @@
 """preflight: what the deployment needs from the project, checked before anything is created.
 
 It reads through the real APIs (Service Usage, Resource Manager's `testIamPermissions`, GKE's
-server config and cluster, Compute Engine's machine types, region quotas and reservations) and
+server config and cluster, Compute Engine's machine types, region quotas and reservations, and
+for the TPU chip quotas that regions do not report, Cloud Quotas and Cloud Monitoring) and
 fails with every problem at once (the rules are `saxml_gke.preflight`'s). The permissions it
 tests are those every step of its DAG declares (`required_permissions`). Everything it asks is
 a read: on a real project it runs unchanged, and nothing bills.
 """
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from saxml_gke import preflight
+from saxml_gke import cloud_quotas, preflight
+from saxml_gke.cloud_quotas import CloudQuota, Quota
 from saxml_gke.errors import DeploymentError, ErrorKind
 from saxml_gke.operators.base import DeploymentOperator, DeploymentTask, fails_fast
 
 if TYPE_CHECKING:
+    from saxml_gke.hooks.cloud_quotas import CloudQuotasHook
+    from saxml_gke.hooks.monitoring import MonitoringHook
     from saxml_gke.hooks.service_usage import ServiceUsageHook
 
 T = TypeVar("T")
@@ -70,6 +75,7 @@ class PreflightOperator(DeploymentOperator):
                 preflight.QUOTAS,
                 lambda: self.compute.get_region(project_id=project, region=spec.cluster.region),
             ),
+            cloud_quotas=self.read_cloud_quotas(reads, preflight.cloud_quotas_needed(spec)),
             reservations=reads(
                 preflight.RESERVATIONS,
                 lambda: {
@@ -90,6 +96,48 @@ class PreflightOperator(DeploymentOperator):
             )
         return {"checked": report.checked, "not_checked": reads.skipped}
 
+    def read_cloud_quotas(
+        self, reads: "_Reads", wanted: tuple[CloudQuota, ...]
+    ) -> dict[CloudQuota, Quota] | None:
+        """The quotas Cloud Quotas keeps of `wanted` (those it does not know are left out), each
+        with its limit in the region and what Monitoring says is in use; None when not read."""
+        if not wanted:
+            return None
+        project, region = self.deployment.project_id, self.deployment.cluster.region
+        infos = reads(
+            preflight.CLOUD_QUOTAS,
+            lambda: {
+                quota: info
+                for quota in wanted
+                if (
+                    info := self.quota_infos.get_quota_info(
+                        project_id=project, service=cloud_quotas.SERVICE, quota_id=quota.quota_id
+                    )
+                )
+            },
+        )
+        if not infos:
+            return infos
+        start, end = cloud_quotas.usage_interval(datetime.now(UTC))
+        series = reads(
+            preflight.QUOTA_USAGE,
+            lambda: {
+                quota: self.monitoring.time_series(
+                    project_id=project,
+                    query=cloud_quotas.usage_filter(info["metric"], region),
+                    start=start,
+                    end=end,
+                )
+                for quota, info in infos.items()
+            },
+        )
+        if series is None:
+            return None
+        return {
+            quota: cloud_quotas.quota_of(quota, info, series[quota], region)
+            for quota, info in infos.items()
+        }
+
     def steps_permissions(self) -> dict[str, frozenset[str]]:
         """The permissions each step of the DAG declares, by task id."""
         return {
@@ -103,6 +151,18 @@ class PreflightOperator(DeploymentOperator):
         from saxml_gke.hooks.service_usage import ServiceUsageHook
 
         return ServiceUsageHook(gcp_conn_id=self.gcp_conn_id)
+
+    @cached_property
+    def quota_infos(self) -> "CloudQuotasHook":
+        from saxml_gke.hooks.cloud_quotas import CloudQuotasHook
+
+        return CloudQuotasHook(gcp_conn_id=self.gcp_conn_id)
+
+    @cached_property
+    def monitoring(self) -> "MonitoringHook":
+        from saxml_gke.hooks.monitoring import MonitoringHook
+
+        return MonitoringHook(gcp_conn_id=self.gcp_conn_id)
 
 
 class _Reads:
