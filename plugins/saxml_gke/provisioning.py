@@ -144,6 +144,11 @@ def _asked(request: CapacityRequest) -> str:
     return f"The slices ask for {request.chips} TPU chips. {advice}"
 
 
+# GKE's ProvisioningRequest API (kubernetes/autoscaler's CRD), as the operator applies it and the
+# trigger reads it; `include/manifests/25-sax-model-server-request.yaml.j2` spells it too.
+PROVISIONING_REQUEST_GROUP = "autoscaling.x-k8s.io"
+PROVISIONING_REQUEST_VERSION = "v1"
+
 # The conditions of a ProvisioningRequest (kubernetes/autoscaler, autoscaling.x-k8s.io/v1)
 # after which its pods get no nodes from it, and what each means for them.
 _REQUEST_ENDS = {

@@ -17,6 +17,7 @@ from saxml_gke.errors import DeploymentError, ErrorKind
 from saxml_gke.manifests import object_ref, object_refs, render_objects
 from saxml_gke.operators.base import APPLY, KubeOperator, fails_fast, kubernetes_permissions
 from saxml_gke.operators.teardown_base import TeardownOperator
+from saxml_gke.provisioning import PROVISIONING_REQUEST_GROUP, PROVISIONING_REQUEST_VERSION
 from saxml_gke.spec import DeploymentSpec
 
 if TYPE_CHECKING:
@@ -213,7 +214,7 @@ def http_service_ref(spec: DeploymentSpec) -> Ref:
 
 def provisioning_request_ref(spec: DeploymentSpec) -> Ref:
     return (
-        "autoscaling.x-k8s.io/v1",
+        f"{PROVISIONING_REQUEST_GROUP}/{PROVISIONING_REQUEST_VERSION}",
         "ProvisioningRequest",
         spec.saxml.provisioning_request,
         spec.identity.namespace,

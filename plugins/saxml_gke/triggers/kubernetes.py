@@ -21,7 +21,12 @@ from saxml_gke.probes import (
     running_leaders,
     service_address_look,
 )
-from saxml_gke.provisioning import CapacityRequest, provisioning_request_look
+from saxml_gke.provisioning import (
+    PROVISIONING_REQUEST_GROUP,
+    PROVISIONING_REQUEST_VERSION,
+    CapacityRequest,
+    provisioning_request_look,
+)
 from saxml_gke.triggers.base import WaitTrigger
 
 JOBSET_NAMESPACE = "jobset-system"
@@ -36,8 +41,8 @@ _JOBSET_PROBE = {
 }
 # GKE's ProvisioningRequests (flex-start-queued), as custom objects.
 _PROVISIONING_REQUESTS = {
-    "group": "autoscaling.x-k8s.io",
-    "version": "v1",
+    "group": PROVISIONING_REQUEST_GROUP,
+    "version": PROVISIONING_REQUEST_VERSION,
     "plural": "provisioningrequests",
 }
 
