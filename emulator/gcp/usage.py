@@ -9,7 +9,7 @@ GKE is a `NodeSource`, Compute an `Admission`, both found in `world.services`.
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-ON_DEMAND, SPOT, RESERVED = "on-demand", "spot", "reserved"
+ON_DEMAND, SPOT, FLEX_START, RESERVED = "on-demand", "spot", "flex-start", "reserved"
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class NodeGroup:
     zone: str
     machine_type: str
     nodes: int
-    provisioning: str  # ON_DEMAND, SPOT (spot or preemptible VMs) or RESERVED
+    provisioning: str  # ON_DEMAND, SPOT (spot or preemptible VMs), FLEX_START or RESERVED
     reservation: str = ""  # RESERVED: the reservation a SPECIFIC affinity names ("" for ANY)
 
 

@@ -47,9 +47,21 @@ def nodes(control, pool: str) -> int:
     return sum(1 for r in resources if r["kind"] == "Node" and f"/nodePools/{pool}/" in r["name"])
 
 
-def preemptible_chips(api, project: str) -> float:
+def v5e_chips(api, project: str) -> dict[str, float]:
+    """The v5e chips the region's nodes use, by `regions.get` metric."""
     region = api("compute", "v1").regions().get(project=project, region="us-west4").execute()
-    return {q["metric"]: q["usage"] for q in region["quotas"]}["PREEMPTIBLE_TPU_LITE_PODSLICE_V5"]
+    return {q["metric"]: q["usage"] for q in region["quotas"] if "TPU_LITE_PODSLICE" in q["metric"]}
+
+
+def preemptible_chips(api, project: str) -> float:
+    return v5e_chips(api, project)["PREEMPTIBLE_TPU_LITE_PODSLICE_V5"]
+
+
+def wait_for_nodes(control, pool: str, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while nodes(control, pool) < count:
+        assert time.monotonic() < deadline, f"{pool} never got its {count} nodes"
+        time.sleep(0.02)
 
 
 def test_the_request_waits_for_capacity_then_the_whole_slice_runs_until_its_end(gke, control, api):
@@ -75,6 +87,20 @@ def test_the_request_waits_for_capacity_then_the_whole_slice_runs_until_its_end(
     charged = billing(control)["flex"]
     assert charged["chips"] == 32
     assert charged["chip_seconds"] == pytest.approx(32 * RUN_SECONDS, rel=0.05)
+
+
+def test_flex_start_nodes_spend_the_on_demand_quota_once_the_preemptible_one_is_full(
+    gke, control, api
+):
+    """Compute Engine's "Provisioning models": "When you create a Flex-start VM, preemptible
+    quota is consumed. If your project lacks preemptible quota, then standard quota is
+    consumed"."""
+    apply_scenario(control, "quota", metric="PREEMPTIBLE_TPU_LITE_PODSLICE_V5", limit=40)
+    for name in ("flex-a", "flex-b"):
+        assert not gke.wait(gke.create_pool("saxml", flex_pool(name))).error.code
+        wait_for_nodes(control, name, 8)
+    used = v5e_chips(api, gke.project)
+    assert used == {"TPU_LITE_PODSLICE_V5": 32.0, "PREEMPTIBLE_TPU_LITE_PODSLICE_V5": 32.0}
 
 
 def test_a_stockout_that_clears_after_two_looks_delays_the_slice(gke, control):

@@ -8,7 +8,7 @@ from typing import Any
 
 from emulator.core.world import World
 from emulator.gcp.compute import places
-from emulator.gcp.compute.quotas import REGION_METRICS, QuotaLimits, usage_by_quota
+from emulator.gcp.compute.quotas import REGION_METRICS, QuotaLimits
 from emulator.gcp.compute.reservations import Reservation, new_reservation, shortfall
 from emulator.gcp.gke import catalog
 from emulator.gcp.usage import NodeGroup, NodeSource
@@ -32,7 +32,7 @@ class ComputeCapacity:
 
     def quota_usage(self, region: str) -> dict[str, float]:
         """What the region's nodes use now, per quota id (Cloud Monitoring reports it too)."""
-        return usage_by_quota(self.node_groups(), region)
+        return self.limits.usage(self.node_groups(), region)
 
     def region_quotas(self, region: str) -> list[dict[str, Any]]:
         """`Region.quotas`: the limit and usage of each quota `regions.get` has a metric for."""

@@ -8,16 +8,20 @@ generation and provisioning model: v5e (`ct5lp-*`), v4 (`ct4p-*`) and v5p (`ct5p
 on-demand and a preemptible quota; v6e (`ct6e-*`) on demand in `TPUS-PER-TPU-FAMILY-per-project-
 region` (dimensions region and `tpu_family`, family `CT6E`) and otherwise in
 `PREEMPTIBLE-TPU-V6E-per-project-region`. Other VMs' vCPUs count in CPUS / PREEMPTIBLE_CPUS.
-Spot, preemptible and flex-start VMs spend the preemptible quota; nodes that consume a specific
-reservation spend none. The discovery document's enum has no v5p or v6e metric, so
-`regions.get` does not report those: Google keeps them in the Cloud Quotas API only.
+Spot and preemptible VMs spend the preemptible quota; flex-start VMs too while it has room, then
+the on-demand one (Compute Engine, "Provisioning models": "When you create a Flex-start VM,
+preemptible quota is consumed. If your project lacks preemptible quota, then standard quota is
+consumed"); nodes that consume a specific reservation spend none. The discovery document's enum
+has no v5p or v6e metric, so `regions.get` does not report those: Google keeps them in the Cloud
+Quotas API only.
 
 Sources: the quota ids were read live from `gcloud quotas info` by a public third-party project
 (Google's documentation does not list them); `compute.googleapis.com/cpus` and
 `.../tpus_per_tpu_family` are Google's metric names, the other metric names are the emulator's
 choice in Google's style.
 
-Usage follows from the nodes GKE has; limits are the defaults below unless the `quota` scenario
+Usage follows from the nodes GKE has (flex-start pools, in the order GKE lists them, take the
+preemptible quota while it has room); limits are the defaults below unless the `quota` scenario
 sets them.
 """
 
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.gcp.gke import catalog
-from emulator.gcp.usage import SPOT, NodeGroup
+from emulator.gcp.usage import FLEX_START, SPOT, NodeGroup
 
 SERVICE = "compute.googleapis.com"
 
@@ -123,23 +127,14 @@ _SPENT = {
 }
 
 
-def spent_by(group: NodeGroup) -> tuple[str, float]:
-    """The quota id a group of unreserved nodes spends, and how much (vCPUs or TPU chips)."""
+def spent_by(group: NodeGroup) -> tuple[tuple[str, ...], float]:
+    """The quota ids a group of unreserved nodes may spend, in order, and how much (vCPUs or TPU
+    chips): flex-start VMs the preemptible quota, then the on-demand one."""
     machine = catalog.MACHINE_TYPES[group.machine_type]
-    generation = None if machine.tpu is None else machine.tpu.name
-    quota_id = _SPENT[generation][1 if group.provisioning == SPOT else 0]
+    on_demand, preemptible = _SPENT[None if machine.tpu is None else machine.tpu.name]
     amount = machine.cpus if machine.tpu is None else machine.chips
-    return quota_id, float(amount * group.nodes)
-
-
-def usage_by_quota(groups: list[NodeGroup], region: str) -> dict[str, float]:
-    """What the groups of `region` use, per quota id (reserved nodes use no quota)."""
-    usage: dict[str, float] = {}
-    for group in groups:
-        if group.reservation == "" and catalog.region_of(group.zone) == region:
-            quota_id, amount = spent_by(group)
-            usage[quota_id] = usage.get(quota_id, 0.0) + amount
-    return usage
+    spends = {SPOT: (preemptible,), FLEX_START: (preemptible, on_demand)}
+    return spends.get(group.provisioning, (on_demand,)), float(amount * group.nodes)
 
 
 @dataclass(frozen=True)
@@ -181,15 +176,30 @@ class QuotaLimits:
         }
         return self._set.get((None, quota_id), BY_ID[quota_id].default), own
 
+    def usage(self, groups: list[NodeGroup], region: str) -> dict[str, float]:
+        """What the groups of `region` use, per quota id: each group in turn takes the first
+        quota it may spend that has room, else the last (reserved nodes use none)."""
+        usage: dict[str, float] = {}
+        for group in groups:
+            if group.reservation or catalog.region_of(group.zone) != region:
+                continue
+            quota_ids, amount = spent_by(group)
+            fits = (q for q in quota_ids if usage.get(q, 0.0) + amount <= self.limit(region, q))
+            quota_id = next(fits, quota_ids[-1])
+            usage[quota_id] = usage.get(quota_id, 0.0) + amount
+        return usage
+
     def shortfall(
         self, existing: list[NodeGroup], wanted: list[NodeGroup], region: str
     ) -> Shortfall | None:
-        used = usage_by_quota(existing, region)
-        requested = usage_by_quota(wanted, region)
-        for quota_id, amount in requested.items():
+        """The first quota the wanted groups would take beyond its limit (None: they fit)."""
+        used = self.usage(existing, region)
+        after = self.usage([*existing, *wanted], region)
+        for quota_id, total in after.items():
+            requested = total - used.get(quota_id, 0.0)
             limit = self.limit(region, quota_id)
-            if used.get(quota_id, 0.0) + amount > limit:
-                return Shortfall(BY_ID[quota_id], region, amount, limit, used.get(quota_id, 0.0))
+            if requested > 0 and total > limit:
+                return Shortfall(BY_ID[quota_id], region, requested, limit, used.get(quota_id, 0.0))
         return None
 
     def scenario(self, params: dict[str, Any], regions: tuple[str, ...]) -> dict[str, Any]:

@@ -5,7 +5,8 @@ request for `autoscaling.totalMaxNodeCount` nodes waits in a queue while the zon
 (the `tpu-stockout` and `tpu-capacity` scenarios decide that), then every node appears at once.
 The nodes run for at most `config.maxRunDuration` (seven days by default) and are then removed.
 GKE makes the request when Pods are pending; the emulator makes it when the pool is created.
-Flex-start VMs count against preemptible quota.
+Flex-start VMs count against preemptible quota while it has room, then against on-demand quota
+(`emulator.gcp.compute.quotas`).
 
 GKE's requirements are checked: autoscaling enabled, no initial nodes, location policy ANY,
 no reservation, not spot, a maximum node count that is whole slices, a run of at most 7 days.

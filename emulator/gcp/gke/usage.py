@@ -1,7 +1,8 @@
 """GKE's node pools as Compute Engine counts them: VMs per zone, provisioning model, reservation.
 
-A pool's nodes are spot when its config says `spot` or `preemptible` (flex-start VMs use
-preemptible quota too), and reserved when its reservation affinity is SPECIFIC
+A pool's nodes are spot when its config says `spot` or `preemptible`, flex-start when it says
+`flex_start` (Compute decides which quota they spend), and reserved when its reservation
+affinity is SPECIFIC
 (`compute.googleapis.com/reservation-name` = the name); an ANY affinity is counted as on-demand
 (the emulator does not pick reservations by themselves).
 """
@@ -11,7 +12,7 @@ from google.cloud import container_v1
 from emulator.core.errors import permission_denied
 from emulator.core.world import World
 from emulator.gcp.gke.state import GkeState
-from emulator.gcp.usage import ON_DEMAND, RESERVED, SPOT, Admission, NodeGroup
+from emulator.gcp.usage import FLEX_START, ON_DEMAND, RESERVED, SPOT, Admission, NodeGroup
 
 Affinity = container_v1.ReservationAffinity.Type
 RESERVATION_NAME_KEY = "compute.googleapis.com/reservation-name"
@@ -25,9 +26,10 @@ def pool_groups(pool: container_v1.NodePool, nodes_per_zone: int) -> list[NodeGr
     if affinity.consume_reservation_type == Affinity.SPECIFIC_RESERVATION:
         provisioning = RESERVED
         reservation = next(iter(affinity.values), "")
+    elif config.flex_start:
+        provisioning = FLEX_START
     else:
-        flexible = config.spot or config.preemptible or config.flex_start
-        provisioning = SPOT if flexible else ON_DEMAND
+        provisioning = SPOT if config.spot or config.preemptible else ON_DEMAND
     return [
         NodeGroup(zone, config.machine_type, nodes_per_zone, provisioning, reservation)
         for zone in pool.locations
