@@ -218,7 +218,8 @@ class Problem:
 @dataclass
 class Report:
     problems: list[Problem] = field(default_factory=list)
-    checked: list[str] = field(default_factory=list)  # what passed, and what was not checked
+    checked: list[str] = field(default_factory=list)  # what passed
+    unchecked: list[str] = field(default_factory=list)  # what could not be judged, and why
 
 
 def machine_types_needed(spec: DeploymentSpec, cluster_pools: frozenset[str] | None) -> list[str]:
@@ -468,9 +469,8 @@ def _chip_quota(spec: DeploymentSpec, facts: Facts, report: Report) -> None:
     chips = slices * tpu.chips_per_slice
     quotas = [quota for metric in metrics if (quota := _quota(facts, metric))]
     if not quotas:
-        report.checked.append(
-            f"{tpu.generation} chip quota not checked: {where} has no "
-            f"{' or '.join(map(str, metrics))}"
+        report.unchecked.append(
+            f"the {tpu.generation} chip quota: {where} has no {' or '.join(map(str, metrics))}"
         )
         return
     if covering := [quota for quota in quotas if quota.free >= chips]:

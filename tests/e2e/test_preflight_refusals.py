@@ -38,8 +38,14 @@ def billed_pools(control) -> list[tuple[str, str]]:
 def test_a_machine_type_the_zone_lacks_and_a_version_no_channel_offers_are_reported_together(
     world, control, airflow_db, capfd
 ):
+    """With the Cloud Quotas API disabled, the v6e chip quota is said to be not checked."""
+    inject(control, "service-disabled", service="cloudquotas.googleapis.com")
     logged = refused(world, control, capfd, tpu_generation="v6e", cluster_version="1.29")
     assert "preflight found 2 problem(s); nothing was created" in logged
+    assert (
+        "Not checked: the TPU chip quotas' limits (cloudquotas.googleapis.com is disabled)"
+        in logged
+    )
     assert (
         "machine type ct6e-standard-4t in us-west4-a: the zone does not offer it. set zone to "
         "one that offers it (" in logged

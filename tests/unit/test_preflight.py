@@ -323,15 +323,15 @@ def test_cloud_quotas_are_read_only_for_the_generations_regions_do_not_report():
 def test_a_quota_cloud_quotas_does_not_know_is_not_checked_and_says_so():
     report = preflight.preflight(v6e(), v6e_facts(cloud_quotas={}))
     assert report.problems == []
-    assert (
-        "v6e chip quota not checked: us-east5 has no TPUS-PER-TPU-FAMILY-per-project-region "
-        "(tpu_family=CT6E)" in report.checked
-    )
+    assert report.unchecked == [
+        "the v6e chip quota: us-east5 has no TPUS-PER-TPU-FAMILY-per-project-region "
+        "(tpu_family=CT6E)"
+    ]
 
 
 def test_chip_quotas_not_read_are_not_judged():
     report = preflight.preflight(v6e(), v6e_facts(cloud_quotas=None))
-    assert report.problems == []
+    assert report.problems == [] and report.unchecked == []
     assert not any("v6e chip" in line for line in report.checked)
     assert problems(spec(), facts(region=None)) == []
 

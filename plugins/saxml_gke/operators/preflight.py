@@ -88,13 +88,15 @@ class PreflightOperator(DeploymentOperator):
         report = preflight.preflight(spec, facts)
         for line in report.checked:
             self.log.info("Checked: %s", line)
+        for line in report.unchecked:
+            self.log.warning("Not checked: %s", line)
         if report.problems:
             raise DeploymentError(
                 ErrorKind.PERMANENT,
                 f"preflight found {len(report.problems)} problem(s); nothing was created:\n"
                 + "\n".join(f"  - {problem}" for problem in report.problems),
             )
-        return {"checked": report.checked, "not_checked": reads.skipped}
+        return {"checked": report.checked, "not_checked": [*reads.skipped, *report.unchecked]}
 
     def read_cloud_quotas(
         self, reads: "_Reads", wanted: tuple[CloudQuota, ...]
@@ -179,7 +181,7 @@ class _Reads:
     def __call__(self, read: preflight.Read, fetch: Callable[[], T]) -> T | None:
         why = preflight.blocked(read, self.enabled, self.granted)
         if why:
-            self.log.info("Not checked: %s (%s)", read.what, why)
+            self.log.warning("Not checked: %s (%s)", read.what, why)
             self.skipped.append(f"{read.what}: {why}")
             return None
         try:
