@@ -58,8 +58,9 @@ class MonitoringService:
     def usage_series(self, at: str) -> list[dict[str, Any]]:
         """One series per (quota, region) in use now, its one point stamped `at`."""
         found = []
+        groups = self.capacity.node_groups()  # read once for every region
         for region in places.REGIONS:
-            usage = self.capacity.quota_usage(region)
+            usage = self.capacity.limits.usage(groups, region)
             for quota in QUOTAS:
                 used = usage.get(quota.quota_id, 0.0)
                 if used > 0:

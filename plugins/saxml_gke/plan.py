@@ -21,7 +21,7 @@ def plan_summary(spec: DeploymentSpec) -> dict[str, Any]:
             "nodes_per_slice": tpu.nodes_per_slice,
             "chips_per_slice": tpu.chips_per_slice,
             "slices": tpu.slices,
-            "total_chips": tpu.chips_per_slice * tpu.slices,
+            "total_chips": tpu.total_chips,
             "hbm_gb_per_slice": tpu.hbm_gb_per_slice,
             "capacity": tpu.capacity,
         },

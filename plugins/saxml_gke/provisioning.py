@@ -49,7 +49,7 @@ class CapacityRequest:
             zone=spec.cluster.zone,
             machine_type=tpu.machine_type,
             capacity=tpu.capacity,
-            chips=tpu.chips_per_slice * tpu.slices,
+            chips=tpu.total_chips,
             wait_seconds=spec.waits.capacity_wait,
             first_backoff_seconds=spec.waits.poll_seconds,
         )

@@ -141,6 +141,11 @@ class TpuSpec:
         """The capacity as the enum whose properties the steps ask (flex-start? queued?)."""
         return Capacity(self.capacity)
 
+    @property
+    def total_chips(self) -> int:
+        """The chips of every slice: what the deployment asks GKE (and quota) for."""
+        return self.chips_per_slice * self.slices
+
 
 @dataclass(frozen=True)
 class IdentitySpec:

@@ -101,7 +101,7 @@ class CreateTpuNodePoolsOperator(DeploymentOperator):
                     spec.waits.operation_timeout + spec.waits.capacity_wait,
                     adopted=adopted,
                     nodes=tpu.nodes_per_slice * tpu.slices,
-                    chips=tpu.chips_per_slice * tpu.slices,
+                    chips=tpu.total_chips,
                 ),
             )
         )
